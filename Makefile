@@ -1,0 +1,36 @@
+# The two set-up commands of the README: `make demo` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+# Fonts the synthetic plate generator draws with (Debian packages; matplotlib's are the fallback).
+SYSTEM_PACKAGES := fonts-liberation fonts-urw-base35 fonts-freefont-ttf fonts-roboto-unhinted fonts-dejavu-core
+
+.PHONY: demo test lint system-packages clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	touch $@
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing Debian packages ($$missing); run as root or install them for full font variety"; fi; \
+	fi
+
+demo: system-packages $(INSTALLED)
+	$(BIN)/python -m anpr.demo
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check server training tests
+
+test: system-packages $(INSTALLED) lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info

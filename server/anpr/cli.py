@@ -1,0 +1,145 @@
+"""The `anpr` command line: model training, export, evaluation and synthetic data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from anpr.config import SOURCE_MODEL_REPOSITORY, PipelineSettings
+
+MODEL_FOLDERS = {"detector": "plate_detector", "recogniser": "plate_recogniser"}
+
+
+def _models_synth(args: argparse.Namespace) -> int:
+    from anpr_training.synth import write_labelled_set
+
+    plates = write_labelled_set(args.directory, args.count, args.seed)
+    print(f"wrote {args.count} frames with {plates} plates to {args.directory}")
+    return 0
+
+
+def _models_eval(args: argparse.Namespace) -> int:
+    from anpr.evaluation.evaluate import evaluate, format_report
+    from anpr.inference.onnxruntime_models import ModelFileError, OnnxRuntimeModels
+
+    settings = PipelineSettings(**({"model_repository": args.model_repository} if args.model_repository else {}))
+    if not args.directory.is_dir():
+        print(f"error: {args.directory} is not a folder", file=sys.stderr)
+        return 2
+    try:
+        models = OnnxRuntimeModels(settings.detector_path, settings.recogniser_path, settings.onnx_threads)
+    except ModelFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = evaluate(args.directory, models, settings, batch_size=args.batch_size, progress=not args.quiet)
+    print(format_report(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({**report.metrics, "skipped": report.skipped}, indent=2) + "\n")
+    if report.metrics["frames"] == 0:
+        print("error: no labelled image could be evaluated", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _export(model_name: str, model: object, output: Path) -> None:
+    from anpr_training.export import export_detector, export_recogniser
+
+    error = (export_detector if model_name == "detector" else export_recogniser)(model, output)
+    print(f"exported {model_name} to {output} (ONNX Runtime vs PyTorch max abs difference {error:.2e})")
+
+
+def _models_train(args: argparse.Namespace) -> int:
+    from anpr_training.trainer import RECIPES, TrainingRun, train
+
+    recipe = dict(RECIPES[args.model])
+    for key in ("steps", "batch_size", "samples"):
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
+    run = TrainingRun(
+        args.model,
+        args.run_dir or Path("runs") / args.model,
+        seed=args.seed,
+        workers=args.workers,
+        threads=args.threads,
+        **recipe,
+    )
+    model = train(run)
+    if not args.no_export:
+        _export(
+            args.model, model, args.output or SOURCE_MODEL_REPOSITORY / MODEL_FOLDERS[args.model] / "1" / "model.onnx"
+        )
+    return 0
+
+
+def _models_export(args: argparse.Namespace) -> int:
+    from anpr_training.checkpoints import load_checkpoint
+    from anpr_training.models import PlateDetector, PlateRecogniser
+
+    model = PlateDetector() if args.model == "detector" else PlateRecogniser()
+    checkpoint = (args.run_dir or Path("runs") / args.model) / "checkpoint.pt"
+    if not load_checkpoint(checkpoint, model):
+        print(f"error: no checkpoint at {checkpoint}", file=sys.stderr)
+        return 2
+    _export(
+        args.model,
+        model.eval(),
+        args.output or SOURCE_MODEL_REPOSITORY / MODEL_FOLDERS[args.model] / "1" / "model.onnx",
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anpr", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
+    commands = parser.add_subparsers(dest="command", required=True)
+    models = commands.add_parser("models", help="train, export, evaluate models; make synthetic data")
+    model_commands = models.add_subparsers(dest="models_command", required=True)
+
+    synth = model_commands.add_parser("synth", help="write a labelled synthetic image set")
+    synth.add_argument("directory", type=Path)
+    synth.add_argument("--count", type=int, required=True)
+    synth.add_argument("--seed", type=int, required=True)
+    synth.set_defaults(handler=_models_synth)
+
+    evaluation = model_commands.add_parser("eval", help="score the shipped ONNX models on a labelled image set")
+    evaluation.add_argument("directory", type=Path)
+    evaluation.add_argument("--json", type=Path, help="also write the metrics as JSON here")
+    evaluation.add_argument("--model-repository", type=Path)
+    evaluation.add_argument("--batch-size", type=int, default=8)
+    evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluation.set_defaults(handler=_models_eval)
+
+    for name, handler, text in (
+        ("train", _models_train, "train a model (needs the `train` extra)"),
+        ("export", _models_export, "export a training checkpoint to ONNX"),
+    ):
+        command = model_commands.add_parser(name, help=text)
+        command.add_argument("model", choices=sorted(MODEL_FOLDERS))
+        command.add_argument("--run-dir", type=Path, help="checkpoint and data cache (default runs/MODEL)")
+        command.add_argument("--output", type=Path, help="ONNX path (default: the model repository, version 1)")
+        command.set_defaults(handler=handler)
+        if name == "train":
+            command.add_argument("--steps", type=int)
+            command.add_argument("--batch-size", type=int)
+            command.add_argument("--samples", type=int, help="unique synthetic training samples")
+            command.add_argument("--seed", type=int, default=1)
+            command.add_argument("--workers", type=int, default=1, help="processes generating data")
+            command.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+            command.add_argument("--no-export", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

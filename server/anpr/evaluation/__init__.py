@@ -1,0 +1,1 @@
+"""Accuracy and speed of the whole plate pipeline on labelled image sets."""

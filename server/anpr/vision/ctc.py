@@ -1,0 +1,51 @@
+"""Plate character set and CTC decoding of the recogniser's output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+BLANK = 0  # CTC blank is class 0; character i of CHARSET is class i + 1
+NUM_CLASSES = len(CHARSET) + 1
+MAX_PLATE_CHARS = 10
+
+
+@dataclass(frozen=True)
+class PlateText:
+    """A decoded plate string with one confidence per character and an overall confidence."""
+
+    text: str
+    char_confidences: tuple[float, ...]
+
+    @property
+    def confidence(self) -> float:
+        """Probability that every character is right, treating them as independent."""
+        return float(np.prod(self.char_confidences)) if self.char_confidences else 0.0
+
+
+def encode_text(text: str) -> list[int]:
+    """Class indices of a plate string (A-Z, 0-9 only)."""
+    return [CHARSET.index(c) + 1 for c in text]
+
+
+def decode_ctc(probs: np.ndarray) -> PlateText:
+    """Greedy CTC decoding of one (T, classes) probability matrix.
+
+    A character's confidence is the highest probability it reached over the frames it spans.
+    """
+    best = probs.argmax(axis=1)
+    best_p = probs.max(axis=1)
+    chars: list[str] = []
+    confidences: list[float] = []
+    previous = BLANK
+    for cls, p in zip(best, best_p):
+        cls = int(cls)
+        if cls != BLANK and cls == previous:
+            confidences[-1] = max(confidences[-1], float(p))
+        elif cls != BLANK:
+            chars.append(CHARSET[cls - 1])
+            confidences.append(float(p))
+        previous = cls
+    return PlateText(text="".join(chars), char_confidences=tuple(confidences))

@@ -1,0 +1,60 @@
+"""Letterboxing: fit a frame into the detector's fixed input without distorting it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PAD_VALUE = 114  # the grey used by YOLO-family detectors; neutral for a grey input
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a frame was scaled and padded into the model input, to map boxes back."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+
+    def to_frame(self, boxes: np.ndarray) -> np.ndarray:
+        """Maps (x1, y1, x2, y2) boxes from model-input pixels back to frame pixels."""
+        out = boxes.astype(np.float32, copy=True)
+        out[..., [0, 2]] = (out[..., [0, 2]] - self.pad_x) / self.scale
+        out[..., [1, 3]] = (out[..., [1, 3]] - self.pad_y) / self.scale
+        return out
+
+    def to_input(self, boxes: np.ndarray) -> np.ndarray:
+        """Maps (x1, y1, x2, y2) boxes from frame pixels to model-input pixels."""
+        out = boxes.astype(np.float32, copy=True)
+        out[..., [0, 2]] = out[..., [0, 2]] * self.scale + self.pad_x
+        out[..., [1, 3]] = out[..., [1, 3]] * self.scale + self.pad_y
+        return out
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """Returns a single-channel uint8 view of an RGB or grey frame."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[:, :, 0]
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def letterbox(image: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
+    """Scales a frame (RGB or grey, uint8) to fit `input_hw`, centred, padded with grey.
+
+    Returns the grey uint8 (H, W) input and the transform that maps boxes back.
+    """
+    grey = to_grey(image)
+    in_h, in_w = input_hw
+    h, w = grey.shape
+    scale = min(in_w / w, in_h / h)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(grey, (new_w, new_h), interpolation=interpolation)
+    pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
+    out = np.full((in_h, in_w), PAD_VALUE, dtype=np.uint8)
+    out[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
+    return out, Letterbox(scale=new_w / w, pad_x=float(pad_x), pad_y=float(pad_y))

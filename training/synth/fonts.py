@@ -1,0 +1,50 @@
+"""Fonts for plates and distractor text: Debian font packages when present, else matplotlib's."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import ImageFont
+
+# Condensed bold sans faces are closest to real plate typefaces (UK Charles Wright, DIN 1451,
+# FE-Schrift). Every candidate that exists is used; the list order fixes the choice per seed.
+PLATE_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/liberation/LiberationSansNarrow-Bold.ttf",
+    "/usr/share/fonts/opentype/urw-base35/NimbusSansNarrow-Bold.otf",
+    "/usr/share/fonts/truetype/roboto/unhinted/RobotoCondensed-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+    "/usr/share/fonts/truetype/freefont/FreeSansBold.ttf",
+    "/usr/share/fonts/truetype/roboto/unhinted/RobotoTTF/Roboto-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationMono-Bold.ttf",
+    "/usr/share/fonts/opentype/urw-base35/NimbusSans-Bold.otf",
+)
+DISTRACTOR_FONT_CANDIDATES = PLATE_FONT_CANDIDATES + (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSerif-Bold.ttf",
+    "/usr/share/fonts/truetype/freefont/FreeSerifBold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+)
+
+
+def _matplotlib_fonts() -> list[str]:
+    import matplotlib
+
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    return [str(folder / name) for name in ("DejaVuSans-Bold.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSerif-Bold.ttf")]
+
+
+@lru_cache(maxsize=2)
+def available_fonts(kind: str = "plate") -> tuple[str, ...]:
+    """Paths of the fonts found on this machine for `kind` ("plate" or "distractor")."""
+    candidates = PLATE_FONT_CANDIDATES if kind == "plate" else DISTRACTOR_FONT_CANDIDATES
+    found = tuple(path for path in candidates if Path(path).exists())
+    return found or tuple(_matplotlib_fonts())
+
+
+@lru_cache(maxsize=512)
+def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
