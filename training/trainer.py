@@ -37,6 +37,7 @@ class TrainingRun:
     workers: int = 1
     threads: int = 1
     checkpoint_every: int = 100
+    stop_after: int | None = None  # stop once this many steps are done; run again to resume
 
 
 RECIPES = {
@@ -101,7 +102,9 @@ def train_detector(run: TrainingRun) -> PlateDetector:
     start = load_checkpoint(checkpoint, model, optimiser, scheduler, generator)
     grid_hw = (images.shape[1] // DETECTOR_STRIDE, images.shape[2] // DETECTOR_STRIDE)
     model.train()
-    progress = tqdm(range(start, run.steps), initial=start, total=run.steps, desc="train detector", unit="step")
+    progress = tqdm(
+        range(start, run.stop_after or run.steps), initial=start, total=run.steps, desc="train detector", unit="step"
+    )
     for step in progress:
         index = torch.randint(0, len(images), (run.batch_size,), generator=generator).numpy()
         rng = np.random.default_rng([run.seed, step])
@@ -117,7 +120,7 @@ def train_detector(run: TrainingRun) -> PlateDetector:
         optimiser.step()
         scheduler.step()
         progress.set_postfix(loss=f"{loss.item():.3f}")
-        if (step + 1) % run.checkpoint_every == 0 or step + 1 == run.steps:
+        if (step + 1) % run.checkpoint_every == 0 or step + 1 in (run.steps, run.stop_after):
             save_checkpoint(checkpoint, model, optimiser, scheduler, step + 1, generator)
     return model.eval()
 
@@ -148,7 +151,9 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     start = load_checkpoint(checkpoint, model, optimiser, scheduler, generator)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     model.train()
-    progress = tqdm(range(start, run.steps), initial=start, total=run.steps, desc="train recogniser", unit="step")
+    progress = tqdm(
+        range(start, run.stop_after or run.steps), initial=start, total=run.steps, desc="train recogniser", unit="step"
+    )
     accuracy = float("nan")
     for step in progress:
         index = torch.randint(0, len(crops), (run.batch_size,), generator=generator)
@@ -169,7 +174,7 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimiser.step()
         scheduler.step()
-        if (step + 1) % run.checkpoint_every == 0 or step + 1 == run.steps:
+        if (step + 1) % run.checkpoint_every == 0 or step + 1 in (run.steps, run.stop_after):
             save_checkpoint(checkpoint, model, optimiser, scheduler, step + 1, generator)
             if (step + 1) % (run.checkpoint_every * 10) == 0 or step + 1 == run.steps:
                 accuracy = recogniser_accuracy(model, *held_out)

@@ -68,7 +68,9 @@ def _models_train(args: argparse.Namespace) -> int:
         **recipe,
     )
     model = train(run)
-    if not args.no_export:
+    if run.stop_after is not None and run.stop_after < run.steps:
+        print(f"stopped after step {run.stop_after} of {run.steps}; run the same command again to resume")
+    elif not args.no_export:
         _export(
             args.model, model, args.output or SOURCE_MODEL_REPOSITORY / MODEL_FOLDERS[args.model] / "1" / "model.onnx"
         )
@@ -129,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--seed", type=int, default=1)
             command.add_argument("--workers", type=int, default=1, help="processes generating data")
             command.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+            command.add_argument("--stop-after", type=int, help="stop after this many steps; run again to resume")
             command.add_argument("--no-export", action="store_true")
     return parser
 

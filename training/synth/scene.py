@@ -39,6 +39,7 @@ class SyntheticFrame:
     image: np.ndarray
     jpeg: bytes
     plates: list[LabelledPlate] = field(default_factory=list)
+    plate_masks: list[np.ndarray] = field(default_factory=list)  # per plate, where it was drawn (opt-in)
 
 
 def frame_rng(seed: int, index: int) -> np.random.Generator:
@@ -188,11 +189,14 @@ def _labelled(text: str, layout: str, quad: np.ndarray, frame_w: int, frame_h: i
     )
 
 
-def generate_frame(seed: int, index: int, frame_size: tuple[int, int] | None = None) -> SyntheticFrame:
+def generate_frame(
+    seed: int, index: int, frame_size: tuple[int, int] | None = None, keep_masks: bool = False
+) -> SyntheticFrame:
     """Draws frame `index` of the synthetic stream `seed`.
 
     Args:
         frame_size: (width, height); by default drawn from common ANPR camera resolutions.
+        keep_masks: also return where each plate's pixels landed (for tests of the labels).
     """
     rng = frame_rng(seed, index)
     if frame_size is None:
@@ -237,15 +241,19 @@ def generate_frame(seed: int, index: int, frame_size: tuple[int, int] | None = N
         drawn.append((quad, render_plate(layout, display, rng), plate_label(display), layout.name))
 
     plates: list[LabelledPlate] = []
+    masks: list[np.ndarray] = []
     mask = np.zeros((h, w), dtype=np.float32)
     for quad, plate_rgba, label, layout_name in drawn:
-        mask = np.maximum(mask, warp_plate(image, plate_rgba, quad))
+        plate_mask = warp_plate(image, plate_rgba, quad)
+        mask = np.maximum(mask, plate_mask)
+        if keep_masks:
+            masks.append(plate_mask > 0.5)
         if rng.random() < 0.1:
             occlude_plate(image, rng, quad)
         plates.append(_labelled(label, layout_name, quad, w, h))
     min_plate_h = min((p.box[3] for p in plates), default=40)
     image, jpeg = apply_camera(image, rng, conditions, mask, min_plate_h)
-    return SyntheticFrame(image=image, jpeg=jpeg, plates=plates)
+    return SyntheticFrame(image=image, jpeg=jpeg, plates=plates, plate_masks=masks)
 
 
 def generate_plate_crop(rng: np.random.Generator, box_jitter: float = 1.0) -> tuple[np.ndarray, str]:

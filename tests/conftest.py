@@ -1,0 +1,24 @@
+"""Shared fixtures: a small labelled synthetic set, generated once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from anpr.config import SOURCE_MODEL_REPOSITORY
+
+HOLD_OUT_SEED = 777  # never used for training (training uses seeds 1 and 1001)
+
+
+@pytest.fixture(scope="session")
+def tiny_labelled_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from anpr_training.synth import write_labelled_set
+
+    directory = tmp_path_factory.mktemp("tiny_set")
+    write_labelled_set(directory, count=12, seed=HOLD_OUT_SEED, progress=False)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def model_repository() -> Path:
+    return SOURCE_MODEL_REPOSITORY

@@ -1,0 +1,88 @@
+"""Shipped ONNX models: valid, dynamic batch, right interface; export parity; trainer smoke runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")  # the `train` extra; `make test` installs it
+
+from anpr.inference.onnxruntime_models import OnnxRuntimeModels  # noqa: E402
+from anpr_training.export import export_detector, export_recogniser, parity  # noqa: E402
+from anpr_training.models import (  # noqa: E402
+    DETECTOR_INPUT_SHAPE,
+    DetectorForExport,
+    PlateDetector,
+    PlateRecogniser,
+    count_macs,
+)
+from anpr_training.trainer import TrainingRun, train  # noqa: E402
+
+SHIPPED = {"plate_detector": ("images", ["boxes", "scores"]), "plate_recogniser": ("crops", ["probs"])}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_models_are_valid_opset_17_with_a_dynamic_batch(name: str, model_repository: Path) -> None:
+    model = onnx.load(str(model_repository / name / "1" / "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    input_name, output_names = SHIPPED[name]
+    assert [i.name for i in model.graph.input] == [input_name]
+    assert [o.name for o in model.graph.output] == output_names
+    for value in (*model.graph.input, *model.graph.output):
+        assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert (model_repository / name / "model_card.md").exists()
+
+
+def test_shipped_models_run_on_any_batch_size(model_repository: Path) -> None:
+    models = OnnxRuntimeModels(
+        model_repository / "plate_detector/1/model.onnx", model_repository / "plate_recogniser/1/model.onnx"
+    )
+    for n in (1, 3):
+        boxes, scores = models.detect(np.zeros((n, 384, 640), np.uint8))
+        assert boxes.shape[0] == scores.shape[0] == n and boxes.shape[2] == 4
+        probs = models.recognise(np.zeros((n, 32, 128), np.uint8))
+        assert probs.shape[:2] == (n, 32) and np.allclose(probs.sum(-1), 1, atol=1e-4)
+
+
+def test_models_fit_their_compute_budgets() -> None:
+    assert 2 * count_macs(PlateDetector(), DETECTOR_INPUT_SHAPE) <= 1.5e9
+    assert 2 * count_macs(PlateRecogniser(), (1, 32, 128)) <= 0.1e9
+
+
+def _randomised(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics, so parity covers the folded normalisation too."""
+    torch.manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def test_onnx_export_matches_pytorch(tmp_path: Path) -> None:
+    from anpr.vision.letterbox import letterbox
+    from anpr_training.synth import generate_frame
+
+    detector = _randomised(PlateDetector())
+    assert export_detector(detector, tmp_path / "det.onnx") < 1e-2  # boxes are in pixels (hundreds)
+    frame, _ = letterbox(generate_frame(1, 0).image, (384, 640))
+    real = torch.from_numpy(frame.astype(np.float32) / 255.0)[None, None]
+    assert parity(DetectorForExport(detector), tmp_path / "det.onnx", real) < 1e-2
+    assert export_recogniser(_randomised(PlateRecogniser()), tmp_path / "rec.onnx") < 1e-4
+
+
+@pytest.mark.parametrize("model", ["detector", "recogniser"])
+def test_trainer_smoke_run_then_resume(model: str, tmp_path: Path) -> None:
+    recipe = dict(steps=2, batch_size=2, learning_rate=1e-3, samples=4, checkpoint_every=1)
+    train(TrainingRun(model, tmp_path, stop_after=1, **recipe))  # as if interrupted after one step
+    first = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert first["step"] == 1
+    train(TrainingRun(model, tmp_path, **recipe))
+    second = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert second["step"] == 2
+    changed = [not torch.equal(first["model"][k], second["model"][k]) for k in first["model"]]
+    assert any(changed)

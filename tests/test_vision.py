@@ -1,0 +1,98 @@
+"""Pre/post-processing: letterbox, NMS, detector decoding, crops, CTC decoding, plate formats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from anpr.vision import (
+    CHARSET,
+    Letterbox,
+    box_iou,
+    classify_plate_format,
+    crop_plate,
+    decode_ctc,
+    decode_detections,
+    encode_text,
+    letterbox,
+    nms,
+    normalise_plate_text,
+)
+
+
+def test_iou_of_known_boxes() -> None:
+    iou = box_iou(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]))
+    assert iou[0] == pytest.approx([1.0, 50 / 150, 0.0])
+
+
+def test_nms_keeps_the_best_of_each_cluster_in_score_order() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [51, 50, 61, 60], [100, 0, 110, 5]], float)
+    scores = np.array([0.8, 0.9, 0.3, 0.7, 0.5])
+    assert nms(boxes, scores, iou_threshold=0.5).tolist() == [1, 3, 4]
+    assert nms(boxes, scores, iou_threshold=0.99).tolist() == [1, 0, 3, 4, 2]
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []
+
+
+@pytest.mark.parametrize("frame_hw", [(720, 1280), (1080, 1920), (480, 640), (1000, 500)])
+def test_letterbox_round_trip_and_content_position(frame_hw: tuple[int, int]) -> None:
+    h, w = frame_hw
+    frame = np.zeros((h, w, 3), dtype=np.uint8)
+    frame[h // 4 : h // 2, w // 4 : w // 2] = 255
+    image, transform = letterbox(frame, (384, 640))
+    assert image.shape == (384, 640)
+    box = np.array([[w / 4, h / 4, w / 2, h / 2]], dtype=np.float32)
+    mapped = transform.to_input(box)[0]
+    assert np.allclose(transform.to_frame(transform.to_input(box)), box, atol=1e-3)
+    cx, cy = int((mapped[0] + mapped[2]) / 2), int((mapped[1] + mapped[3]) / 2)
+    assert image[cy, cx] == 255  # the bright square is where the transform says
+    assert image[int(mapped[1]) - 3, cx] < 128 or mapped[1] < 3
+
+
+def test_decode_detections_thresholds_suppresses_and_maps_back() -> None:
+    transform = Letterbox(scale=0.5, pad_x=0.0, pad_y=12.0)
+    boxes = np.array([[10, 22, 50, 32], [11, 22, 51, 32], [100, 100, 140, 110], [200, 200, 240, 210]], np.float32)
+    scores = np.array([0.9, 0.8, 0.6, 0.1], np.float32)
+    found = decode_detections(boxes, scores, transform, (1280, 720), score_threshold=0.35, iou_threshold=0.4)
+    assert [round(d.score, 2) for d in found] == [0.9, 0.6]
+    assert found[0].box == pytest.approx((20, 20, 100, 40))
+
+
+def test_crop_plate_resamples_the_box_with_margin() -> None:
+    frame = np.zeros((200, 400), dtype=np.uint8)
+    frame[50:70, 100:180] = 200
+    crop = crop_plate(frame, (100, 50, 180, 70))
+    assert crop.shape == (32, 128)
+    assert crop[16, 64] == 200  # centre of the plate
+    assert crop[0, 0] == 0 and crop[-1, -1] == 0  # the margin shows what is around it
+    edge = crop_plate(frame, (-20, -10, 60, 10))  # partly outside: border replicated, no exception
+    assert edge.shape == (32, 128)
+
+
+def _probs(sequence: list[int], confidence: float = 0.9) -> np.ndarray:
+    probs = np.full((len(sequence), len(CHARSET) + 1), (1 - confidence) / len(CHARSET), np.float32)
+    probs[np.arange(len(sequence)), sequence] = confidence
+    return probs
+
+
+def test_ctc_decoding_collapses_repeats_and_removes_blanks() -> None:
+    a, b, one = encode_text("A")[0], encode_text("B")[0], encode_text("1")[0]
+    plate = decode_ctc(_probs([0, a, a, 0, a, b, b, 0, one, 0]))
+    assert plate.text == "AAB1"
+    assert len(plate.char_confidences) == 4
+    assert plate.confidence == pytest.approx(0.9**4, rel=1e-5)
+    assert decode_ctc(_probs([0, 0, 0])).text == ""
+
+
+def test_character_confidence_is_the_peak_over_its_frames() -> None:
+    probs = _probs([0, encode_text("Z")[0], encode_text("Z")[0]])
+    probs[1] = 0
+    probs[1, encode_text("Z")[0]] = 0.6
+    probs[1, 0] = 0.4
+    assert decode_ctc(probs).char_confidences == pytest.approx((0.9,))
+
+
+def test_plate_formats_flag_but_do_not_reject() -> None:
+    assert classify_plate_format("AB12 CDE") == "GB"
+    assert classify_plate_format("A123 BCD") == "GB_PREFIX"
+    assert classify_plate_format("ABC 123D") == "GB_SUFFIX"
+    assert classify_plate_format("AB-123-CD") is None
+    assert normalise_plate_text("ab12 cde") == "AB12CDE"
