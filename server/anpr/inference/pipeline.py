@@ -1,4 +1,8 @@
-"""Frames in, plate reads out: letterbox, detect, crop, recognise, decode, check the format."""
+"""Frames in, plate reads out: letterbox, detect, crop, recognise, decode, check the format.
+
+The CPU steps are plain functions shared by every caller: `read_plates` runs them with a
+synchronous backend (evaluation, demo); the server runs the same steps around an async backend.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,15 @@ from typing import Protocol
 import numpy as np
 
 from anpr.config import PipelineSettings
-from anpr.vision.crop import crop_plate
+from anpr.vision.crop import RECOGNISER_INPUT_HW, crop_plate
 from anpr.vision.ctc import decode_ctc
-from anpr.vision.detection import DETECTOR_INPUT_HW, decode_detections
-from anpr.vision.letterbox import letterbox
+from anpr.vision.detection import DETECTOR_INPUT_HW, Detection, decode_detections
+from anpr.vision.letterbox import Letterbox, letterbox
 from anpr.vision.plate_formats import classify_plate_format
 
 
 class PlateModels(Protocol):
-    """What the pipeline needs from a backend: batched detector and recogniser calls."""
+    """A synchronous backend: batched detector and recogniser calls on uint8 inputs."""
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -35,12 +39,21 @@ class PlateRead:
     plate_format: str | None  # e.g. "GB"; None when no configured format matches
 
 
-def read_plates(models: PlateModels, frames: list[np.ndarray], settings: PipelineSettings) -> list[list[PlateRead]]:
-    """Reads every plate in a batch of decoded frames (RGB or grey uint8), one list per frame."""
-    if not frames:
-        return []
+@dataclass(frozen=True)
+class DetectorBatch:
+    images: np.ndarray  # (N, 384, 640) uint8
+    transforms: list[Letterbox]
+
+
+def prepare_detector_batch(frames: list[np.ndarray]) -> DetectorBatch:
     prepared = [letterbox(frame, DETECTOR_INPUT_HW) for frame in frames]
-    boxes, scores = models.detect(np.stack([image for image, _ in prepared]))
+    return DetectorBatch(np.stack([image for image, _ in prepared]), [t for _, t in prepared])
+
+
+def detect_and_crop(
+    frames: list[np.ndarray], batch: DetectorBatch, boxes: np.ndarray, scores: np.ndarray, settings: PipelineSettings
+) -> tuple[list[list[Detection]], np.ndarray]:
+    """Detections per frame and the stacked (M, 32, 128) recogniser crops, in frame order."""
     detections = [
         decode_detections(
             boxes[k],
@@ -51,10 +64,15 @@ def read_plates(models: PlateModels, frames: list[np.ndarray], settings: Pipelin
             settings.nms_iou,
             settings.max_plates_per_frame,
         )
-        for k, (frame, (_, transform)) in enumerate(zip(frames, prepared))
+        for k, (frame, transform) in enumerate(zip(frames, batch.transforms))
     ]
     crops = [crop_plate(frame, d.box) for frame, found in zip(frames, detections) for d in found]
-    probs = models.recognise(np.stack(crops)) if crops else np.zeros((0,))
+    stacked = np.stack(crops) if crops else np.zeros((0, *RECOGNISER_INPUT_HW), np.uint8)
+    return detections, stacked
+
+
+def assemble_reads(detections: list[list[Detection]], probs: np.ndarray) -> list[list[PlateRead]]:
+    """Decodes the recogniser output (one row per detection, in order) into reads per frame."""
     reads: list[list[PlateRead]] = []
     cursor = 0
     for found in detections:
@@ -76,3 +94,14 @@ def read_plates(models: PlateModels, frames: list[np.ndarray], settings: Pipelin
             )
         reads.append(frame_reads)
     return reads
+
+
+def read_plates(models: PlateModels, frames: list[np.ndarray], settings: PipelineSettings) -> list[list[PlateRead]]:
+    """Reads every plate in a batch of decoded frames (RGB or grey uint8), one list per frame."""
+    if not frames:
+        return []
+    batch = prepare_detector_batch(frames)
+    boxes, scores = models.detect(batch.images)
+    detections, crops = detect_and_crop(frames, batch, boxes, scores, settings)
+    probs = models.recognise(crops) if len(crops) else np.zeros((0,))
+    return assemble_reads(detections, probs)

@@ -1,0 +1,141 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PixelFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PIXEL_FORMAT_UNSPECIFIED: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_GRAY8: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_RGB8: _ClassVar[PixelFormat]
+
+class FrameStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRAME_STATUS_UNSPECIFIED: _ClassVar[FrameStatus]
+    PROCESSED: _ClassVar[FrameStatus]
+    DROPPED_STALE: _ClassVar[FrameStatus]
+    DROPPED_OVERLOAD: _ClassVar[FrameStatus]
+    INVALID: _ClassVar[FrameStatus]
+    FAILED: _ClassVar[FrameStatus]
+PIXEL_FORMAT_UNSPECIFIED: PixelFormat
+PIXEL_FORMAT_GRAY8: PixelFormat
+PIXEL_FORMAT_RGB8: PixelFormat
+FRAME_STATUS_UNSPECIFIED: FrameStatus
+PROCESSED: FrameStatus
+DROPPED_STALE: FrameStatus
+DROPPED_OVERLOAD: FrameStatus
+INVALID: FrameStatus
+FAILED: FrameStatus
+
+class RawImage(_message.Message):
+    __slots__ = ("pixels", "width", "height", "format")
+    PIXELS_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    pixels: bytes
+    width: int
+    height: int
+    format: PixelFormat
+    def __init__(self, pixels: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., format: _Optional[_Union[PixelFormat, str]] = ...) -> None: ...
+
+class Frame(_message.Message):
+    __slots__ = ("camera_id", "sequence", "captured_at", "encoded", "raw")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENCODED_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    sequence: int
+    captured_at: _timestamp_pb2.Timestamp
+    encoded: bytes
+    raw: RawImage
+    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., encoded: _Optional[bytes] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ...) -> None: ...
+
+class BoundingBox(_message.Message):
+    __slots__ = ("x1", "y1", "x2", "y2")
+    X1_FIELD_NUMBER: _ClassVar[int]
+    Y1_FIELD_NUMBER: _ClassVar[int]
+    X2_FIELD_NUMBER: _ClassVar[int]
+    Y2_FIELD_NUMBER: _ClassVar[int]
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    def __init__(self, x1: _Optional[float] = ..., y1: _Optional[float] = ..., x2: _Optional[float] = ..., y2: _Optional[float] = ...) -> None: ...
+
+class PlateRead(_message.Message):
+    __slots__ = ("text", "confidence", "char_confidences", "box", "detection_score", "plate_format", "format_valid")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    CHAR_CONFIDENCES_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    DETECTION_SCORE_FIELD_NUMBER: _ClassVar[int]
+    PLATE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_VALID_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    confidence: float
+    char_confidences: _containers.RepeatedScalarFieldContainer[float]
+    box: BoundingBox
+    detection_score: float
+    plate_format: str
+    format_valid: bool
+    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., char_confidences: _Optional[_Iterable[float]] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., detection_score: _Optional[float] = ..., plate_format: _Optional[str] = ..., format_valid: _Optional[bool] = ...) -> None: ...
+
+class ModelVersions(_message.Message):
+    __slots__ = ("detector", "recogniser")
+    DETECTOR_FIELD_NUMBER: _ClassVar[int]
+    RECOGNISER_FIELD_NUMBER: _ClassVar[int]
+    detector: str
+    recogniser: str
+    def __init__(self, detector: _Optional[str] = ..., recogniser: _Optional[str] = ...) -> None: ...
+
+class Timings(_message.Message):
+    __slots__ = ("decode_ms", "queue_ms", "inference_ms", "total_ms")
+    DECODE_MS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_MS_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_MS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    decode_ms: float
+    queue_ms: float
+    inference_ms: float
+    total_ms: float
+    def __init__(self, decode_ms: _Optional[float] = ..., queue_ms: _Optional[float] = ..., inference_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
+
+class FrameResult(_message.Message):
+    __slots__ = ("camera_id", "sequence", "status", "reason", "reads", "model_versions", "timings")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    READS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    sequence: int
+    status: FrameStatus
+    reason: str
+    reads: _containers.RepeatedCompositeFieldContainer[PlateRead]
+    model_versions: ModelVersions
+    timings: Timings
+    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., status: _Optional[_Union[FrameStatus, str]] = ..., reason: _Optional[str] = ..., reads: _Optional[_Iterable[_Union[PlateRead, _Mapping]]] = ..., model_versions: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class RecognizeRequest(_message.Message):
+    __slots__ = ("frame",)
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    frame: Frame
+    def __init__(self, frame: _Optional[_Union[Frame, _Mapping]] = ...) -> None: ...
+
+class RecognizeResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: FrameResult
+    def __init__(self, result: _Optional[_Union[FrameResult, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,181 @@
+"""Per-camera bounded queues, round-robin batches, and explicit drops.
+
+Policies (DESIGN.md "Live video semantics"):
+- each camera has a queue of at most `camera_queue_depth` frames; a new frame arriving at a full
+  queue evicts that camera's oldest frame, answered DROPPED_STALE (freshest frames win);
+- a frame that has waited longer than `max_frame_age_ms` when its turn comes is DROPPED_STALE;
+- at most `max_queued_frames` frames wait in total; beyond that the oldest frame of the camera with
+  the longest queue is answered DROPPED_OVERLOAD (the busiest camera pays first);
+- batches take one frame per camera per round, continuing round-robin from where the last batch
+  stopped, up to `max_batch` frames, waiting at most `max_wait_ms` for a batch to fill.
+
+The scheduler never answers frames itself: it hands every dropped frame to `on_drop` exactly once,
+and every scheduled frame to the caller of `next_batch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class SchedulerPolicy(BaseModel):
+    """Bounds and timings of the scheduler; part of the server's settings."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    max_batch: int = Field(16, ge=1, le=256, description="frames per detector batch")
+    max_wait_ms: float = Field(5.0, ge=0, description="how long a partial batch waits for more frames")
+    camera_queue_depth: int = Field(2, ge=1, description="frames waiting per camera before the oldest is dropped")
+    max_queued_frames: int = Field(2048, ge=1, description="frames waiting across all cameras")
+    max_frame_age_ms: float = Field(1000.0, gt=0, description="older frames are dropped when their turn comes")
+
+
+class DropReason(enum.Enum):
+    """Why the scheduler let a frame go; the server maps these to FrameStatus values."""
+
+    SUPERSEDED = "stale: a newer frame of the same camera arrived while this one waited"
+    TOO_OLD = "stale: waited longer than max_frame_age_ms"
+    OVERLOAD = "overload: too many frames waiting; the busiest camera's oldest frame was dropped"
+    SHUTDOWN = "overload: the server is shutting down"
+    CANCELLED = "cancelled: the client went away"
+
+
+@dataclass(eq=False)
+class QueuedFrame:
+    """A frame waiting for the models. `payload` is whatever the caller needs to answer it."""
+
+    camera_id: str
+    payload: Any
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+
+class FrameScheduler:
+    """Single-threaded (asyncio) scheduler; all methods must be called on the event loop."""
+
+    def __init__(
+        self,
+        policy: SchedulerPolicy,
+        on_drop: Callable[[QueuedFrame, DropReason], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy
+        self._on_drop = on_drop
+        self._clock = clock
+        self._queues: OrderedDict[str, deque[QueuedFrame]] = OrderedDict()  # order = round-robin order
+        self._queued = 0
+        self._arrived = asyncio.Event()
+        self._closed = False
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting across all cameras."""
+        return self._queued
+
+    def queue_depths(self) -> dict[str, int]:
+        return {camera: len(queue) for camera, queue in self._queues.items()}
+
+    def submit(self, frame: QueuedFrame) -> None:
+        """Queues a frame, dropping others (or this one, if closed) by the policies above."""
+        if self._closed:
+            self._on_drop(frame, DropReason.SHUTDOWN)
+            return
+        frame.enqueued_at = self._clock()
+        queue = self._queues.get(frame.camera_id)
+        if queue is None:
+            queue = self._queues[frame.camera_id] = deque()
+        if len(queue) >= self.policy.camera_queue_depth:
+            self._drop_oldest(frame.camera_id, DropReason.SUPERSEDED)
+            queue = self._queues.setdefault(frame.camera_id, deque())
+        queue.append(frame)
+        self._queued += 1
+        while self._queued > self.policy.max_queued_frames:
+            busiest = max(self._queues, key=lambda camera: len(self._queues[camera]))
+            self._drop_oldest(busiest, DropReason.OVERLOAD)
+        self._arrived.set()
+
+    def _drop_oldest(self, camera_id: str, reason: DropReason) -> None:
+        queue = self._queues[camera_id]
+        dropped = queue.popleft()
+        self._queued -= 1
+        if not queue:
+            del self._queues[camera_id]
+        self._on_drop(dropped, reason)
+
+    def _take_round_robin(self, limit: int) -> list[QueuedFrame]:
+        batch: list[QueuedFrame] = []
+        now = self._clock()
+        max_age = self.policy.max_frame_age_ms / 1000.0
+        while self._queues and len(batch) < limit:
+            camera_id, queue = next(iter(self._queues.items()))
+            frame = queue.popleft()
+            self._queued -= 1
+            # The camera goes to the back of the round; an emptied camera leaves it.
+            del self._queues[camera_id]
+            if queue:
+                self._queues[camera_id] = queue
+            if now - frame.enqueued_at > max_age:
+                self._on_drop(frame, DropReason.TOO_OLD)
+            else:
+                batch.append(frame)
+        if not self._queues:
+            self._arrived.clear()
+        return batch
+
+    async def next_batch(self) -> list[QueuedFrame]:
+        """Waits for frames, lets a partial batch fill for up to `max_wait_ms`, returns the batch.
+
+        Returns an empty list only once the scheduler is closed and empty.
+        """
+        while True:
+            while not self._queues:
+                if self._closed:
+                    return []
+                await self._arrived.wait()
+            if self._queued < self.policy.max_batch and self.policy.max_wait_ms > 0:
+                deadline = self._clock() + self.policy.max_wait_ms / 1000.0
+                while self._queued < self.policy.max_batch and not self._closed:
+                    remaining = deadline - self._clock()
+                    if remaining <= 0:
+                        break
+                    self._arrived.clear()
+                    try:
+                        await asyncio.wait_for(self._arrived.wait(), remaining)
+                    except TimeoutError:
+                        break
+            batch = self._take_round_robin(self.policy.max_batch)
+            if batch:
+                return batch
+
+    def remove(self, predicate: Callable[[QueuedFrame], bool], reason: DropReason) -> int:
+        """Drops every waiting frame for which `predicate` holds (e.g. a cancelled stream's)."""
+        removed = 0
+        for camera_id in list(self._queues):
+            queue = self._queues[camera_id]
+            keep = deque(frame for frame in queue if not predicate(frame))
+            for frame in queue:
+                if predicate(frame):
+                    removed += 1
+                    self._on_drop(frame, reason)
+            self._queued -= len(queue) - len(keep)
+            if keep:
+                self._queues[camera_id] = keep
+            else:
+                del self._queues[camera_id]
+        return removed
+
+    def close(self) -> None:
+        """Stops accepting frames; queued frames are still handed out by `next_batch`."""
+        self._closed = True
+        self._arrived.set()
+
+    def drop_all(self, reason: DropReason) -> int:
+        """Drops every waiting frame (end of a shutdown grace period)."""
+        return self.remove(lambda _frame: True, reason)
