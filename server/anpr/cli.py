@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from anpr.config import SOURCE_MODEL_REPOSITORY, PipelineSettings
+from anpr.config import SOURCE_MODEL_REPOSITORY, load_settings
 
 MODEL_FOLDERS = {"detector": "plate_detector", "recogniser": "plate_recogniser"}
 
@@ -25,7 +25,9 @@ def _models_eval(args: argparse.Namespace) -> int:
     from anpr.evaluation.evaluate import evaluate, format_report
     from anpr.inference.onnxruntime_models import ModelFileError, OnnxRuntimeModels
 
-    settings = PipelineSettings(**({"model_repository": args.model_repository} if args.model_repository else {}))
+    settings = load_settings().pipeline
+    if args.model_repository:
+        settings = settings.model_copy(update={"model_repository": args.model_repository})
     if not args.directory.is_dir():
         print(f"error: {args.directory} is not a folder", file=sys.stderr)
         return 2
@@ -94,10 +96,34 @@ def _models_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from anpr.server import serve
+
+    try:
+        settings = load_settings(
+            args.config, host=args.host, port=args.port, backend=args.backend, triton_url=args.triton_url
+        )
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anpr", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
     commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gRPC server (starts a local Triton unless --triton-url)")
+    serve.add_argument("--config", type=Path, help="TOML settings file (ANPR_* variables and flags override it)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--backend", choices=["triton", "onnxruntime"])
+    serve.add_argument("--triton-url", help="use this Triton (host:port, gRPC) instead of starting one")
+    serve.set_defaults(handler=_serve)
+
     models = commands.add_parser("models", help="train, export, evaluate models; make synthetic data")
     model_commands = models.add_subparsers(dest="models_command", required=True)
 

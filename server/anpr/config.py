@@ -1,19 +1,27 @@
-"""Deployment settings: one typed object, from defaults, environment (ANPR_*) and CLI flags."""
+"""Deployment settings: one typed object, validated once, from defaults < TOML file < ANPR_* < flags.
+
+Nested sections use a double underscore in environment variables, e.g.
+`ANPR_SCHEDULER__MAX_BATCH=32` or `ANPR_PIPELINE__DETECTION_THRESHOLD=0.4`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from anpr.ingest.decode import DecodeLimits
+from anpr.scheduling.scheduler import SchedulerPolicy
 
 SOURCE_MODEL_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 
 
-class PipelineSettings(BaseSettings):
+class PipelineSettings(BaseModel):
     """How frames become plate reads; shared by the server, `anpr models eval` and benchmarks."""
 
-    model_config = SettingsConfigDict(env_prefix="ANPR_", extra="forbid")
+    model_config = {"extra": "forbid", "frozen": True}
 
     model_repository: Path = SOURCE_MODEL_REPOSITORY
     detector_version: int = Field(1, ge=1)
@@ -30,3 +38,46 @@ class PipelineSettings(BaseSettings):
     @property
     def recogniser_path(self) -> Path:
         return self.model_repository / "plate_recogniser" / str(self.recogniser_version) / "model.onnx"
+
+
+class Settings(BaseSettings):
+    """Everything `anpr serve` can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="ANPR_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 in containers")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    backend: Literal["triton", "onnxruntime"] = "triton"
+    triton_url: str | None = Field(None, description="host:port of Triton's gRPC; unset starts a local Triton")
+    triton_exit_timeout_s: int = Field(5, ge=1)
+    triton_ready_timeout_s: float = Field(120.0, gt=0)
+    max_batches_in_flight: int = Field(2, ge=1, description="detector batches being processed at once")
+    max_unanswered_per_stream: int = Field(64, ge=1, description="a stream is not read further beyond this")
+    decode_threads: int = Field(2, ge=1)
+    shutdown_grace_s: float = Field(10.0, ge=0, description="time to finish queued frames on SIGTERM")
+    pipeline: PipelineSettings = PipelineSettings()
+    scheduler: SchedulerPolicy = SchedulerPolicy()
+    decode: DecodeLimits = DecodeLimits()
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Builds the settings; `overrides` (CLI flags) win over ANPR_* variables, which win over the file."""
+
+    class _Settings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+            if config_file is not None:
+                sources += (TomlConfigSettingsSource(settings_cls, toml_file=config_file),)
+            return sources
+
+    if config_file is not None and not config_file.exists():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+    return Settings.model_validate(_Settings(**{k: v for k, v in overrides.items() if v is not None}).model_dump())

@@ -11,7 +11,7 @@ import time
 import cv2
 import numpy as np
 
-from anpr.config import PipelineSettings
+from anpr.config import load_settings
 from anpr.inference.onnxruntime_models import OnnxRuntimeModels
 from anpr.inference.pipeline import read_plates
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.frames_per_camera)
         for camera in range(args.cameras)
     ]
-    settings = PipelineSettings()
+    settings = load_settings().pipeline
     models = OnnxRuntimeModels(settings.detector_path, settings.recogniser_path, threads=2)
     print(f"{'camera':>6} {'frame':>5}  {'read':<10} {'conf':>5}  {'truth':<10} ok")
     started = time.perf_counter()

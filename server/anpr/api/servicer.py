@@ -1,0 +1,142 @@
+"""The anpr.v1 PlateRecognition service: StreamFrames and Recognize.
+
+Per-frame problems are results (INVALID with a reason), never RPC errors; RPC status codes are
+only for the call as a whole (UNAVAILABLE while not ready or draining).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from anpr.api.results import frame_result
+from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
+from anpr.ingest.decode import DecodeLimits, InvalidFrame, decode_frame
+from anpr.scheduling.dispatcher import BatchDispatcher, FrameOutcome, PendingFrame
+
+log = logging.getLogger(__name__)
+
+_END_OF_INPUT = object()
+
+
+class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
+    def __init__(
+        self, dispatcher: BatchDispatcher, limits: DecodeLimits, decode_threads: int, max_unanswered_per_stream: int
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.limits = limits
+        self.max_unanswered_per_stream = max_unanswered_per_stream
+        self.accepting = False  # set once the models are ready; cleared when draining
+        self._decoder = ThreadPoolExecutor(decode_threads, thread_name_prefix="decode")
+        self._readers: set[asyncio.Task[None]] = set()  # one per open stream
+        self._intakes: set[asyncio.Task[None]] = set()  # frames being decoded
+
+    def stop_reading(self) -> None:
+        """Draining: no new calls, and open streams stop reading frames (queued ones are answered)."""
+        self.accepting = False
+        for reader in self._readers:
+            reader.cancel()
+
+    async def wait_for_intake(self) -> None:
+        """Waits until every frame read so far has been decoded and scheduled (or answered)."""
+        while self._intakes:
+            await asyncio.gather(*list(self._intakes), return_exceptions=True)
+
+    def close(self) -> None:
+        self._decoder.shutdown(wait=False, cancel_futures=True)
+
+    async def _intake(
+        self, frame: anpr_pb2.Frame, reply: Callable[[anpr_pb2.FrameResult], None], stream: object
+    ) -> None:
+        """Decodes a frame off the event loop and schedules it, or answers INVALID."""
+        received_at = time.monotonic()
+        versions = self.dispatcher.backend.model_versions()
+        try:
+            image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode_frame, frame, self.limits)
+        except InvalidFrame as error:
+            log.debug("invalid frame from camera %r: %s", frame.camera_id, error)
+            outcome = FrameOutcome("INVALID", str(error))
+            reply(frame_result(frame.camera_id, frame.sequence, outcome, received_at, 0.0, versions))
+            return
+        decode_ms = (time.monotonic() - received_at) * 1000.0
+
+        def on_answer(pending: PendingFrame, outcome: FrameOutcome) -> None:
+            reply(frame_result(pending.camera_id, pending.sequence, outcome, pending.received_at, decode_ms, versions))
+
+        self.dispatcher.submit(PendingFrame(frame.camera_id, frame.sequence, image, received_at, on_answer, stream))
+
+    async def StreamFrames(
+        self, request_iterator: AsyncIterator[anpr_pb2.Frame], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[anpr_pb2.FrameResult]:
+        if not self.accepting:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "not ready or draining")
+        results: asyncio.Queue[object] = asyncio.Queue()  # bounded by `slots`: one result per unanswered frame
+        slots = asyncio.Semaphore(self.max_unanswered_per_stream)
+        stream = object()
+        unanswered = 0
+
+        def reply(result: anpr_pb2.FrameResult) -> None:
+            results.put_nowait(result)
+
+        async def read() -> None:
+            nonlocal unanswered
+            frames = aiter(request_iterator)
+            try:
+                while True:
+                    # Pacing: a slot is taken before reading, so a stream with too many frames
+                    # unanswered is not read and gRPC flow control holds the sender back.
+                    # Cancellation (draining) lands on an await where no frame is half-accepted.
+                    await slots.acquire()
+                    try:
+                        frame = await anext(frames)
+                    except StopAsyncIteration:
+                        return
+                    unanswered += 1
+                    task = asyncio.create_task(self._intake(frame, reply, stream))
+                    self._intakes.add(task)
+                    task.add_done_callback(self._intakes.discard)
+            finally:
+                results.put_nowait(_END_OF_INPUT)
+
+        reader = asyncio.create_task(read(), name="stream-reader")
+        self._readers.add(reader)
+        reading = True
+        try:
+            while reading or unanswered:
+                item = await results.get()
+                if item is _END_OF_INPUT:
+                    reading = False
+                    continue
+                unanswered -= 1
+                slots.release()
+                yield item
+        finally:
+            self._readers.discard(reader)
+            reader.cancel()
+            if unanswered:  # the client went away: its waiting frames need no model time
+                dropped = self.dispatcher.cancel_stream(stream)
+                log.info("stream closed with %d frames unanswered (%d dropped from queues)", unanswered, dropped)
+
+    async def Recognize(
+        self, request: anpr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext
+    ) -> anpr_pb2.RecognizeResponse:
+        if not self.accepting:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "not ready or draining")
+        answered: asyncio.Future[anpr_pb2.FrameResult] = asyncio.get_running_loop().create_future()
+        stream = object()
+
+        def reply(result: anpr_pb2.FrameResult) -> None:
+            if not answered.done():
+                answered.set_result(result)
+
+        await self._intake(request.frame, reply, stream)
+        try:
+            return anpr_pb2.RecognizeResponse(result=await answered)
+        except asyncio.CancelledError:
+            self.dispatcher.cancel_stream(stream)
+            raise

@@ -1,0 +1,1 @@
+"""Turning what cameras send into frames the pipeline can use: validation and decoding."""

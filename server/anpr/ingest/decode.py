@@ -1,0 +1,86 @@
+"""Frame validation and decoding (JPEG, PNG, raw GRAY8/RGB8) with size limits.
+
+Runs in a worker thread, never on the event loop. Every failure is an `InvalidFrame` whose
+reason goes back to the sender in an INVALID result; nothing here raises anything else.
+"""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, Field
+
+from anpr.api.v1 import anpr_pb2
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CHANNELS = {anpr_pb2.PIXEL_FORMAT_GRAY8: 1, anpr_pb2.PIXEL_FORMAT_RGB8: 3}
+
+
+class DecodeLimits(BaseModel):
+    """What a single frame may be; part of the server's settings."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    max_encoded_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(4096 * 4096, ge=64 * 64, description="width x height, checked before decoding")
+    min_side: int = Field(32, ge=1)
+
+
+class InvalidFrame(ValueError):
+    """A frame that cannot be used; the message is the reason sent back to the client."""
+
+
+def _check_shape(width: int, height: int, limits: DecodeLimits) -> None:
+    if width < limits.min_side or height < limits.min_side:
+        raise InvalidFrame(f"image {width}x{height} is smaller than {limits.min_side} pixels on a side")
+    if width * height > limits.max_pixels:
+        raise InvalidFrame(f"image {width}x{height} exceeds the limit of {limits.max_pixels} pixels")
+
+
+def _decode_encoded(data: bytes, limits: DecodeLimits) -> np.ndarray:
+    if not data:
+        raise InvalidFrame("empty image")
+    if len(data) > limits.max_encoded_bytes:
+        raise InvalidFrame(f"encoded image of {len(data)} bytes exceeds the limit of {limits.max_encoded_bytes}")
+    if not (data.startswith(JPEG_MAGIC) or data.startswith(PNG_MAGIC)):
+        raise InvalidFrame("image is neither JPEG nor PNG")
+    try:
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only: no decompression bomb
+            width, height = header.size
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise InvalidFrame(f"corrupt image header: {error}") from None
+    _check_shape(width, height, limits)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.shape[:2] != (height, width):
+        raise InvalidFrame("corrupt image data: decoding failed")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _decode_raw(raw: anpr_pb2.RawImage, limits: DecodeLimits) -> np.ndarray:
+    channels = CHANNELS.get(raw.format)
+    if channels is None:
+        raise InvalidFrame("raw image needs format GRAY8 or RGB8")
+    _check_shape(raw.width, raw.height, limits)
+    expected = raw.width * raw.height * channels
+    if len(raw.pixels) != expected:
+        raise InvalidFrame(
+            f"raw image {raw.width}x{raw.height}x{channels} needs {expected} bytes, got {len(raw.pixels)}"
+        )
+    pixels = np.frombuffer(raw.pixels, np.uint8)
+    return pixels.reshape(raw.height, raw.width) if channels == 1 else pixels.reshape(raw.height, raw.width, 3)
+
+
+def decode_frame(frame: anpr_pb2.Frame, limits: DecodeLimits) -> np.ndarray:
+    """The frame's pixels as RGB (H, W, 3) or grey (H, W) uint8; raises InvalidFrame with a reason."""
+    if not frame.camera_id:
+        raise InvalidFrame("camera_id is required")
+    kind = frame.WhichOneof("image")
+    if kind == "encoded":
+        return _decode_encoded(frame.encoded, limits)
+    if kind == "raw":
+        return _decode_raw(frame.raw, limits)
+    raise InvalidFrame("frame has no image")

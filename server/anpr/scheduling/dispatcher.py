@@ -1,0 +1,170 @@
+"""Runs scheduled batches through the models and answers every frame exactly once.
+
+Owns the scheduler's consumer side: one loop takes batches (at most `max_batches_in_flight` at a
+time), runs the shared pipeline steps (CPU work in a thread pool, model calls on the backend) and
+hands each frame's result to the frame's own `answer` callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from anpr.config import PipelineSettings
+from anpr.inference.backend import PlateBackend
+from anpr.inference.pipeline import PlateRead, assemble_reads, detect_and_crop, prepare_detector_batch
+from anpr.scheduling.scheduler import DropReason, FrameScheduler, QueuedFrame, SchedulerPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """The one answer a frame gets. `status` is a FrameStatus name of the API."""
+
+    status: str
+    reason: str = ""
+    reads: list[PlateRead] = field(default_factory=list)
+    queue_ms: float = 0.0
+    inference_ms: float = 0.0
+
+
+DROP_STATUS = {
+    DropReason.SUPERSEDED: "DROPPED_STALE",
+    DropReason.TOO_OLD: "DROPPED_STALE",
+    DropReason.OVERLOAD: "DROPPED_OVERLOAD",
+    DropReason.SHUTDOWN: "DROPPED_OVERLOAD",
+    DropReason.CANCELLED: "DROPPED_OVERLOAD",
+}
+
+
+@dataclass(eq=False)
+class PendingFrame:
+    """A decoded frame and how to answer it. `answer` is called exactly once."""
+
+    camera_id: str
+    sequence: int
+    image: np.ndarray
+    received_at: float
+    on_answer: Callable[[PendingFrame, FrameOutcome], None]
+    stream: object = None  # identifies the client stream, to drop its frames if it goes away
+    answered: bool = False
+
+    def answer(self, outcome: FrameOutcome) -> None:
+        if self.answered:
+            log.error(
+                "frame answered twice (camera %s sequence %d); second answer ignored", self.camera_id, self.sequence
+            )
+            return
+        self.answered = True
+        self.on_answer(self, outcome)
+
+
+class BatchDispatcher:
+    """Scheduler in front, backend behind; see the module docstring."""
+
+    def __init__(
+        self,
+        backend: PlateBackend,
+        pipeline: PipelineSettings,
+        policy: SchedulerPolicy,
+        max_batches_in_flight: int,
+        cpu_threads: int = 2,
+    ) -> None:
+        self.backend = backend
+        self.pipeline = pipeline
+        self.scheduler = FrameScheduler(policy, self._on_drop)
+        self._slots = asyncio.Semaphore(max_batches_in_flight)
+        self._executor = ThreadPoolExecutor(cpu_threads, thread_name_prefix="pipeline")
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def frames_in_flight(self) -> int:
+        """Frames taken from the scheduler whose batch has not finished."""
+        return sum(getattr(task, "frame_count", 0) for task in self._in_flight)
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="batch-dispatcher")
+
+    def submit(self, frame: PendingFrame) -> None:
+        self.scheduler.submit(QueuedFrame(frame.camera_id, frame))
+
+    def cancel_stream(self, stream: object) -> int:
+        """Drops the waiting frames of a stream whose client went away."""
+        return self.scheduler.remove(lambda queued: queued.payload.stream is stream, DropReason.CANCELLED)
+
+    def _on_drop(self, queued: QueuedFrame, reason: DropReason) -> None:
+        frame: PendingFrame = queued.payload
+        frame.answer(FrameOutcome(DROP_STATUS[reason], reason.value, queue_ms=_ms_since(queued.enqueued_at)))
+
+    async def _run(self) -> None:
+        while True:
+            await self._slots.acquire()
+            batch = await self.scheduler.next_batch()
+            if not batch:
+                self._slots.release()
+                return  # closed and empty
+            task = asyncio.create_task(self._process(batch))
+            task.frame_count = len(batch)  # type: ignore[attr-defined]
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
+
+    async def _process(self, batch: list[QueuedFrame]) -> None:
+        frames: list[PendingFrame] = [queued.payload for queued in batch]
+        queue_ms = [_ms_since(queued.enqueued_at) for queued in batch]
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        try:
+            images = [frame.image for frame in frames]
+            prepared = await loop.run_in_executor(self._executor, prepare_detector_batch, images)
+            boxes, scores = await self.backend.detect(prepared.images)
+            detections, crops = await loop.run_in_executor(
+                self._executor, detect_and_crop, images, prepared, boxes, scores, self.pipeline
+            )
+            probs = await self.backend.recognise(crops) if len(crops) else np.zeros((0,))
+            reads = await loop.run_in_executor(self._executor, assemble_reads, detections, probs)
+        except asyncio.CancelledError:
+            for frame, waited in zip(frames, queue_ms):
+                frame.answer(FrameOutcome("FAILED", "server shutting down before inference finished", queue_ms=waited))
+            raise
+        except Exception as error:  # a backend fault fails this batch, never the server
+            log.warning("batch of %d frames failed: %s", len(frames), error)
+            for frame, waited in zip(frames, queue_ms):
+                frame.answer(FrameOutcome("FAILED", f"inference failed: {error}", queue_ms=waited))
+            return
+        inference_ms = _ms_since(started)
+        for frame, frame_reads, waited in zip(frames, reads, queue_ms):
+            frame.answer(FrameOutcome("PROCESSED", "", frame_reads, waited, inference_ms))
+
+    async def drain(self, grace_s: float) -> None:
+        """Stops taking frames, finishes what is queued within `grace_s`, answers the rest, stops."""
+        self.scheduler.close()
+        deadline = time.monotonic() + grace_s
+        while (self.scheduler.queued or self._in_flight) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        self.scheduler.drop_all(DropReason.SHUTDOWN)
+        for task in list(self._in_flight):
+            task.cancel()
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._loop_task:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _ms_since(start: float) -> float:
+    return (time.monotonic() - start) * 1000.0
