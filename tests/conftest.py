@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from anpr.config import SOURCE_MODEL_REPOSITORY
 
 HOLD_OUT_SEED = 777  # never used for training (training uses seeds 1 and 1001)
@@ -22,3 +23,11 @@ def tiny_labelled_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def model_repository() -> Path:
     return SOURCE_MODEL_REPOSITORY
+
+
+@pytest.fixture(scope="session")
+def camera_frames():
+    """Synthetic 1280x720 camera frames (JPEG bytes and their plates), from a hold-out seed."""
+    from anpr_training.synth import generate_frame
+
+    return [generate_frame(HOLD_OUT_SEED + 1, index, frame_size=(1280, 720)) for index in range(12)]

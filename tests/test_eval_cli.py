@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from anpr.cli import main
 
 METRIC_KEYS = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from anpr.evaluation.metrics import Tally, edit_distance, match_boxes
 
 

@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 
 import pytest
+
 from anpr.scheduling import DropReason, FrameScheduler, QueuedFrame, SchedulerPolicy
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from anpr.evaluation.labelled_set import iter_labelled_set
 from anpr_training.synth import PLATE_LAYOUTS, generate_frame, generate_plate_crop, write_labelled_set
 from anpr_training.synth.plate_text import plate_label

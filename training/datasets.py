@@ -9,12 +9,13 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from anpr.vision.crop import RECOGNISER_INPUT_HW
 from anpr.vision.ctc import MAX_PLATE_CHARS, encode_text
 from anpr.vision.detection import DETECTOR_INPUT_HW
 from anpr.vision.letterbox import letterbox
 from anpr_training.synth.scene import generate_frame, generate_plate_crop
-from tqdm import tqdm
 
 MAX_BOXES = 8
 

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
+
 from anpr.vision.crop import RECOGNISER_INPUT_HW
 from anpr.vision.detection import DETECTOR_INPUT_HW
 from anpr_training.models import DetectorForExport, PlateDetector, PlateRecogniser, RecogniserForExport

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
+
 from anpr.vision.ctc import NUM_CLASSES
 from anpr.vision.detection import DETECTOR_INPUT_HW
-from torch import nn
 
 DETECTOR_STRIDE = 8
 WIDTH_UNIT = 32.0  # box width = exp(raw) * WIDTH_UNIT pixels: raw ~ 0 for a typical plate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from anpr_training.models import DETECTOR_STRIDE, HEIGHT_UNIT, WIDTH_UNIT
 
 REGRESSION_MIN_HEAT = 0.5  # cells this close to a plate centre learn its box

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+from tqdm import tqdm
+
 from anpr.vision.ctc import decode_ctc, encode_text
 from anpr_training.checkpoints import load_checkpoint, save_checkpoint
 from anpr_training.datasets import detector_set, recogniser_set
 from anpr_training.models import DETECTOR_STRIDE, PlateDetector, PlateRecogniser
 from anpr_training.targets import detector_targets
-from torch import nn
-from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from PIL import Image, ImageDraw
+
 from anpr_training.synth.fonts import available_fonts, load_font
 from anpr_training.synth.plate_text import ALNUM, DIGITS, LETTERS
-from PIL import Image, ImageDraw
 
 WORDS = (
     "STOP",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tqdm import tqdm
+
 from anpr.evaluation.labelled_set import format_label_line
 from anpr_training.synth.scene import generate_frame
-from tqdm import tqdm
 
 
 def write_labelled_set(directory: Path, count: int, seed: int, progress: bool = True) -> int:

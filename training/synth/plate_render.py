@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageDraw
+
 from anpr_training.synth.fonts import available_fonts, load_font
 from anpr_training.synth.plate_text import EU_BLUE, LETTERS, PlateLayout
-from PIL import Image, ImageDraw
 
 PLATE_HEIGHT = 120  # drawing resolution; scenes scale plates down from this
 US_STATES = ("CALIFORNIA", "TEXAS", "NEW YORK", "FLORIDA", "OHIO", "ILLINOIS", "OREGON", "NEVADA")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
 from anpr.vision.crop import crop_plate
 from anpr_training.synth.degrade import CameraConditions, apply_camera, sample_conditions
 from anpr_training.synth.distractors import draw_background, draw_distractors, draw_text_block

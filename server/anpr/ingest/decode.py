@@ -48,9 +48,14 @@ def _decode_encoded(data: bytes, limits: DecodeLimits) -> np.ndarray:
         raise InvalidFrame(f"encoded image of {len(data)} bytes exceeds the limit of {limits.max_encoded_bytes}")
     if not (data.startswith(JPEG_MAGIC) or data.startswith(PNG_MAGIC)):
         raise InvalidFrame("image is neither JPEG nor PNG")
+    # libjpeg "decodes" a cut-off file by painting the missing part grey: refuse it up front.
+    if data.startswith(JPEG_MAGIC) and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        raise InvalidFrame("corrupt image data: truncated JPEG (no end-of-image marker)")
     try:
         with Image.open(io.BytesIO(data)) as header:  # reads the header only: no decompression bomb
             width, height = header.size
+    except Image.DecompressionBombError:
+        raise InvalidFrame(f"image dimensions exceed the limit of {limits.max_pixels} pixels (header checked before decoding)") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise InvalidFrame(f"corrupt image header: {error}") from None
     _check_shape(width, height, limits)

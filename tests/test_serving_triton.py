@@ -1,0 +1,162 @@
+"""End to end against a real local Triton (the nvidia-pytriton binary) over real gRPC on loopback."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from anpr.api.v1 import anpr_pb2
+from anpr.config import Settings
+from anpr.inference.backend import OnnxRuntimeBackend
+from tests.serving import RunningServer, frame, status_name, stream
+
+GRPCURL = Path(sys.executable).parent / "grpcurl"
+
+
+def health_status(server: RunningServer, service: str = "") -> int:
+    stub = health_pb2_grpc.HealthStub(server.channel)
+    return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+
+
+@pytest.fixture(scope="module")
+def triton_server():
+    server = RunningServer(Settings(port=0, backend="triton"))
+    server.status_before_ready = health_status(server)  # Triton takes seconds to load the models
+    server.wait_ready()
+    yield server
+    server.stop()
+
+
+def test_health_is_not_serving_until_the_models_are_ready(triton_server: RunningServer) -> None:
+    assert triton_server.status_before_ready == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert health_status(triton_server) == health_pb2.HealthCheckResponse.SERVING
+    assert health_status(triton_server, "anpr.v1.PlateRecognition") == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_recognize_reads_the_plates_of_generated_frames(triton_server: RunningServer, camera_frames) -> None:
+    expected = read = 0
+    for k, synthetic in enumerate(camera_frames):
+        result = triton_server.stub.Recognize(
+            anpr_pb2.RecognizeRequest(frame=frame("cam-1", k, synthetic.jpeg)), timeout=60
+        ).result
+        assert status_name(result) == "PROCESSED" and result.sequence == k and result.camera_id == "cam-1"
+        assert result.model_versions.detector == "plate_detector:1"
+        truth = {p.text for p in synthetic.plates}
+        texts = {r.text for r in result.reads}
+        expected += len(truth)
+        read += len(truth & texts)
+        for plate in result.reads:
+            assert len(plate.char_confidences) == len(plate.text) and 0 < plate.confidence <= 1
+    assert expected > 0 and read / expected >= 0.9
+
+
+def test_many_cameras_share_one_stream_and_every_frame_is_answered(triton_server: RunningServer, camera_frames) -> None:
+    frames = [frame(f"cam-{k % 6}", k, camera_frames[k % len(camera_frames)].jpeg) for k in range(36)]
+    results = stream(triton_server.stub, iter(frames))
+    assert sorted((r.camera_id, r.sequence) for r in results) == sorted((f.camera_id, f.sequence) for f in frames)
+    assert {status_name(r) for r in results} <= {"PROCESSED", "DROPPED_STALE"}
+    assert Counter(r.camera_id for r in results if status_name(r) == "PROCESSED").keys() == {
+        f"cam-{k}" for k in range(6)
+    }
+
+
+def test_invalid_frames_are_answered_invalid_and_the_stream_carries_on(
+    triton_server: RunningServer, camera_frames
+) -> None:
+    good = camera_frames[0].jpeg
+    frames = [
+        frame("cam-a", 1, good),
+        frame("cam-a", 2, good[: len(good) // 3]),  # corrupt JPEG
+        frame("cam-a", 3, b""),  # empty
+        anpr_pb2.Frame(
+            camera_id="cam-a",
+            sequence=4,
+            raw=anpr_pb2.RawImage(pixels=b"\0" * 10, width=64, height=64, format=anpr_pb2.PIXEL_FORMAT_GRAY8),
+        ),
+        frame("", 5, good),  # missing camera id
+        frame("cam-b", 6, good),
+    ]
+    results = {r.sequence: r for r in stream(triton_server.stub, iter(frames))}
+    assert sorted(results) == [1, 2, 3, 4, 5, 6]
+    assert [status_name(results[k]) for k in (2, 3, 4, 5)] == ["INVALID"] * 4
+    assert all(results[k].reason for k in (2, 3, 4, 5))
+    assert status_name(results[1]) == status_name(results[6]) == "PROCESSED"
+
+
+def test_oversize_frames_are_invalid(triton_server: RunningServer) -> None:
+    huge = anpr_pb2.RawImage(pixels=b"\0" * (5000 * 4000), width=5000, height=4000, format=anpr_pb2.PIXEL_FORMAT_GRAY8)
+    result = triton_server.stub.Recognize(
+        anpr_pb2.RecognizeRequest(frame=anpr_pb2.Frame(camera_id="c", sequence=1, raw=huge)), timeout=30
+    ).result
+    assert status_name(result) == "INVALID" and "exceeds the limit" in result.reason
+
+
+def test_triton_and_onnxruntime_backends_give_identical_reads(triton_server: RunningServer, camera_frames) -> None:
+    from anpr.inference.onnxruntime_models import OnnxRuntimeModels
+    from anpr.inference.pipeline import read_plates
+    from anpr.ingest.decode import DecodeLimits, decode_frame
+
+    settings = triton_server.server.settings.pipeline
+    models = OnnxRuntimeModels(settings.detector_path, settings.recogniser_path)
+    for k, synthetic in enumerate(camera_frames[:6]):
+        request = frame("cam-x", k, synthetic.jpeg)
+        served = triton_server.stub.Recognize(anpr_pb2.RecognizeRequest(frame=request), timeout=60).result
+        local = read_plates(models, [decode_frame(request, DecodeLimits())], settings)[0]
+        assert [r.text for r in served.reads] == [r.text for r in local]
+        for a, b in zip(served.reads, local):
+            assert a.confidence == pytest.approx(b.confidence, abs=1e-4)
+            assert (a.box.x1, a.box.y1, a.box.x2, a.box.y2) == pytest.approx(b.box, abs=0.05)
+    assert isinstance(OnnxRuntimeBackend(settings).name, str)
+
+
+def test_grpcurl_lists_and_calls_the_service(triton_server: RunningServer, camera_frames) -> None:
+    address = f"127.0.0.1:{triton_server.port}"
+    listed = subprocess.run(
+        [str(GRPCURL), "-plaintext", address, "list"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.split()
+    assert "anpr.v1.PlateRecognition" in listed and "grpc.health.v1.Health" in listed
+    body = json.dumps(
+        {"frame": {"cameraId": "cam-g", "sequence": 7, "encoded": base64.b64encode(camera_frames[0].jpeg).decode()}}
+    )
+    called = subprocess.run(
+        [str(GRPCURL), "-plaintext", "-d", "@", address, "anpr.v1.PlateRecognition/Recognize"],
+        input=body,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(called.stdout)["result"]
+    # grpcurl prints proto field names (camera_id); accept the JSON-mapping names (cameraId) too.
+    assert result["status"] == "PROCESSED"
+    assert result.get("camera_id", result.get("cameraId")) == "cam-g" and result["sequence"] == "7"
+
+
+def test_a_killed_triton_is_restarted_and_serving_resumes(triton_server: RunningServer, camera_frames) -> None:
+    triton = triton_server.server.local_triton
+    assert triton is not None
+    os.kill(triton.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while health_status(triton_server) == health_pb2.HealthCheckResponse.SERVING and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert health_status(triton_server) == health_pb2.HealthCheckResponse.NOT_SERVING
+    with pytest.raises(grpc.RpcError) as refused:
+        triton_server.stub.Recognize(anpr_pb2.RecognizeRequest(frame=frame("c", 1, camera_frames[0].jpeg)), timeout=30)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    triton_server.wait_ready(120)
+    assert triton.restarts == 1
+    result = triton_server.stub.Recognize(
+        anpr_pb2.RecognizeRequest(frame=frame("c", 2, camera_frames[0].jpeg)), timeout=60
+    ).result
+    assert status_name(result) == "PROCESSED"
