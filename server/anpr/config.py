@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     triton_ready_timeout_s: float = Field(120.0, gt=0)
     max_batches_in_flight: int = Field(2, ge=1, description="detector batches being processed at once")
     max_unanswered_per_stream: int = Field(64, ge=1, description="a stream is not read further beyond this")
-    decode_threads: int = Field(2, ge=1)
+    worker_threads: int = Field(2, ge=1, description="threads for decoding and pre/post-processing")
     shutdown_grace_s: float = Field(10.0, ge=0, description="time to finish queued frames on SIGTERM")
     pipeline: PipelineSettings = PipelineSettings()
     scheduler: SchedulerPolicy = SchedulerPolicy()

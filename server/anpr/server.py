@@ -2,10 +2,10 @@
 
 Start: (local Triton) -> backend -> dispatcher -> gRPC server (health NOT_SERVING) -> readiness
 watch flips health to SERVING once both models answer.
-Stop (SIGTERM/SIGINT): health NOT_SERVING and new calls refused -> streams stop reading -> frames
-already read are decoded and scheduled -> queued frames are processed for up to
-`shutdown_grace_s`, the rest answered DROPPED_OVERLOAD -> streams flush their last results and end
--> gRPC server stops -> backend closes -> local Triton stops.
+Stop (SIGTERM/SIGINT): health NOT_SERVING and new calls refused -> streams stop reading ->
+queued frames are processed for up to `shutdown_grace_s`, the rest answered DROPPED_OVERLOAD ->
+streams flush their last results and end -> gRPC server stops -> backend closes -> local Triton
+stops.
 """
 
 from __future__ import annotations
@@ -62,11 +62,11 @@ class AnprServer:
                 url = self.local_triton.url
             self.backend = TritonBackend(url, s.pipeline)
         await self.backend.start()
-        self.dispatcher = BatchDispatcher(self.backend, s.pipeline, s.scheduler, s.max_batches_in_flight)
-        self.dispatcher.start()
-        self.servicer = PlateRecognitionServicer(
-            self.dispatcher, s.decode, s.decode_threads, s.max_unanswered_per_stream
+        self.dispatcher = BatchDispatcher(
+            self.backend, s.pipeline, s.scheduler, s.max_batches_in_flight, s.worker_threads
         )
+        self.dispatcher.start()
+        self.servicer = PlateRecognitionServicer(self.dispatcher, s.decode, s.max_unanswered_per_stream)
         largest_frame = max(s.decode.max_encoded_bytes, s.decode.max_pixels * 3) + 64 * 1024
         self._grpc = grpc.aio.server(options=[("grpc.max_receive_message_length", largest_frame)])
         anpr_pb2_grpc.add_PlateRecognitionServicer_to_server(self.servicer, self._grpc)
@@ -115,13 +115,10 @@ class AnprServer:
         await self._set_health(NOT_SERVING)
         if self.servicer:
             self.servicer.stop_reading()
-            await self.servicer.wait_for_intake()
         if self.dispatcher:
             await self.dispatcher.drain(self.settings.shutdown_grace_s)
         if self._grpc:
             await self._grpc.stop(grace=2.0)
-        if self.servicer:
-            self.servicer.close()
         if self.backend:
             await self.backend.close()
         if self.local_triton:

@@ -27,7 +27,6 @@ def frame_result(
     sequence: int,
     outcome: FrameOutcome,
     received_at: float,
-    decode_ms: float,
     model_versions: tuple[str, str],
 ) -> anpr_pb2.FrameResult:
     return anpr_pb2.FrameResult(
@@ -38,7 +37,7 @@ def frame_result(
         reads=[plate_read_message(read) for read in outcome.reads],
         model_versions=anpr_pb2.ModelVersions(detector=model_versions[0], recogniser=model_versions[1]),
         timings=anpr_pb2.Timings(
-            decode_ms=decode_ms,
+            decode_ms=outcome.decode_ms,
             queue_ms=outcome.queue_ms,
             inference_ms=outcome.inference_ms,
             total_ms=(time.monotonic() - received_at) * 1000.0,

@@ -10,14 +10,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import numpy as np
 
 from anpr.api.results import frame_result
 from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
-from anpr.ingest.decode import DecodeLimits, InvalidFrame, decode_frame
-from anpr.scheduling.dispatcher import BatchDispatcher, FrameOutcome, PendingFrame
+from anpr.ingest.decode import DecodeLimits, InvalidFrame, decode_image, validate_frame
+from anpr.scheduling.dispatcher import BatchDispatcher, FrameOutcome, PendingFrame, UnusableImage
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +25,12 @@ _END_OF_INPUT = object()
 
 
 class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
-    def __init__(
-        self, dispatcher: BatchDispatcher, limits: DecodeLimits, decode_threads: int, max_unanswered_per_stream: int
-    ) -> None:
+    def __init__(self, dispatcher: BatchDispatcher, limits: DecodeLimits, max_unanswered_per_stream: int) -> None:
         self.dispatcher = dispatcher
         self.limits = limits
         self.max_unanswered_per_stream = max_unanswered_per_stream
         self.accepting = False  # set once the models are ready; cleared when draining
-        self._decoder = ThreadPoolExecutor(decode_threads, thread_name_prefix="decode")
         self._readers: set[asyncio.Task[None]] = set()  # one per open stream
-        self._intakes: set[asyncio.Task[None]] = set()  # frames being decoded
 
     def stop_reading(self) -> None:
         """Draining: no new calls, and open streams stop reading frames (queued ones are answered)."""
@@ -42,33 +38,33 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         for reader in self._readers:
             reader.cancel()
 
-    async def wait_for_intake(self) -> None:
-        """Waits until every frame read so far has been decoded and scheduled (or answered)."""
-        while self._intakes:
-            await asyncio.gather(*list(self._intakes), return_exceptions=True)
-
-    def close(self) -> None:
-        self._decoder.shutdown(wait=False, cancel_futures=True)
-
-    async def _intake(
-        self, frame: anpr_pb2.Frame, reply: Callable[[anpr_pb2.FrameResult], None], stream: object
-    ) -> None:
-        """Decodes a frame off the event loop and schedules it, or answers INVALID."""
+    def _intake(self, frame: anpr_pb2.Frame, reply: Callable[[anpr_pb2.FrameResult], None], stream: object) -> None:
+        """Validates a frame and schedules it, or answers INVALID at once. Decoding comes later."""
         received_at = time.monotonic()
         versions = self.dispatcher.backend.model_versions()
         try:
-            image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode_frame, frame, self.limits)
+            validate_frame(frame, self.limits)
         except InvalidFrame as error:
             log.debug("invalid frame from camera %r: %s", frame.camera_id, error)
-            outcome = FrameOutcome("INVALID", str(error))
-            reply(frame_result(frame.camera_id, frame.sequence, outcome, received_at, 0.0, versions))
+            reply(
+                frame_result(
+                    frame.camera_id, frame.sequence, FrameOutcome("INVALID", str(error)), received_at, versions
+                )
+            )
             return
-        decode_ms = (time.monotonic() - received_at) * 1000.0
+
+        def load_image() -> np.ndarray:
+            try:
+                return decode_image(frame)
+            except InvalidFrame as error:
+                raise UnusableImage(str(error)) from None
 
         def on_answer(pending: PendingFrame, outcome: FrameOutcome) -> None:
-            reply(frame_result(pending.camera_id, pending.sequence, outcome, pending.received_at, decode_ms, versions))
+            reply(frame_result(pending.camera_id, pending.sequence, outcome, pending.received_at, versions))
 
-        self.dispatcher.submit(PendingFrame(frame.camera_id, frame.sequence, image, received_at, on_answer, stream))
+        self.dispatcher.submit(
+            PendingFrame(frame.camera_id, frame.sequence, load_image, received_at, on_answer, stream)
+        )
 
     async def StreamFrames(
         self, request_iterator: AsyncIterator[anpr_pb2.Frame], context: grpc.aio.ServicerContext
@@ -97,9 +93,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                     except StopAsyncIteration:
                         return
                     unanswered += 1
-                    task = asyncio.create_task(self._intake(frame, reply, stream))
-                    self._intakes.add(task)
-                    task.add_done_callback(self._intakes.discard)
+                    self._intake(frame, reply, stream)
             finally:
                 results.put_nowait(_END_OF_INPUT)
 
@@ -134,7 +128,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             if not answered.done():
                 answered.set_result(result)
 
-        await self._intake(request.frame, reply, stream)
+        self._intake(request.frame, reply, stream)
         try:
             return anpr_pb2.RecognizeResponse(result=await answered)
         except asyncio.CancelledError:

@@ -1,7 +1,8 @@
 """Frame validation and decoding (JPEG, PNG, raw GRAY8/RGB8) with size limits.
 
-Runs in a worker thread, never on the event loop. Every failure is an `InvalidFrame` whose
-reason goes back to the sender in an INVALID result; nothing here raises anything else.
+Validation is cheap and runs on receipt; decoding runs in a worker thread, never on the event
+loop. Every failure is an `InvalidFrame` whose reason goes back to the sender in an INVALID
+result; nothing here raises anything else.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _check_shape(width: int, height: int, limits: DecodeLimits) -> None:
         raise InvalidFrame(f"image {width}x{height} exceeds the limit of {limits.max_pixels} pixels")
 
 
-def _decode_encoded(data: bytes, limits: DecodeLimits) -> np.ndarray:
+def _check_encoded(data: bytes, limits: DecodeLimits) -> None:
     if not data:
         raise InvalidFrame("empty image")
     if len(data) > limits.max_encoded_bytes:
@@ -55,17 +56,15 @@ def _decode_encoded(data: bytes, limits: DecodeLimits) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as header:  # reads the header only: no decompression bomb
             width, height = header.size
     except Image.DecompressionBombError:
-        raise InvalidFrame(f"image dimensions exceed the limit of {limits.max_pixels} pixels (header checked before decoding)") from None
+        raise InvalidFrame(
+            f"image dimensions exceed the limit of {limits.max_pixels} pixels (header checked before decoding)"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise InvalidFrame(f"corrupt image header: {error}") from None
     _check_shape(width, height, limits)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.shape[:2] != (height, width):
-        raise InvalidFrame("corrupt image data: decoding failed")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _decode_raw(raw: anpr_pb2.RawImage, limits: DecodeLimits) -> np.ndarray:
+def _check_raw(raw: anpr_pb2.RawImage, limits: DecodeLimits) -> None:
     channels = CHANNELS.get(raw.format)
     if channels is None:
         raise InvalidFrame("raw image needs format GRAY8 or RGB8")
@@ -75,17 +74,40 @@ def _decode_raw(raw: anpr_pb2.RawImage, limits: DecodeLimits) -> np.ndarray:
         raise InvalidFrame(
             f"raw image {raw.width}x{raw.height}x{channels} needs {expected} bytes, got {len(raw.pixels)}"
         )
-    pixels = np.frombuffer(raw.pixels, np.uint8)
-    return pixels.reshape(raw.height, raw.width) if channels == 1 else pixels.reshape(raw.height, raw.width, 3)
 
 
-def decode_frame(frame: anpr_pb2.Frame, limits: DecodeLimits) -> np.ndarray:
-    """The frame's pixels as RGB (H, W, 3) or grey (H, W) uint8; raises InvalidFrame with a reason."""
+def validate_frame(frame: anpr_pb2.Frame, limits: DecodeLimits) -> None:
+    """Cheap checks from the message and the image header alone; raises InvalidFrame with a reason.
+
+    Run on receipt, so bad frames are answered at once; the pixels are decoded later, only for
+    frames that win a place in a batch (under overload most frames are dropped before that).
+    """
     if not frame.camera_id:
         raise InvalidFrame("camera_id is required")
     kind = frame.WhichOneof("image")
     if kind == "encoded":
-        return _decode_encoded(frame.encoded, limits)
-    if kind == "raw":
-        return _decode_raw(frame.raw, limits)
-    raise InvalidFrame("frame has no image")
+        _check_encoded(frame.encoded, limits)
+    elif kind == "raw":
+        _check_raw(frame.raw, limits)
+    else:
+        raise InvalidFrame("frame has no image")
+
+
+def decode_image(frame: anpr_pb2.Frame) -> np.ndarray:
+    """Pixels of a validated frame: RGB (H, W, 3) or grey (H, W) uint8; raises InvalidFrame if corrupt."""
+    if frame.WhichOneof("image") == "raw":
+        raw = frame.raw
+        pixels = np.frombuffer(raw.pixels, np.uint8)
+        if raw.format == anpr_pb2.PIXEL_FORMAT_GRAY8:
+            return pixels.reshape(raw.height, raw.width)
+        return pixels.reshape(raw.height, raw.width, 3)
+    image = cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InvalidFrame("corrupt image data: decoding failed")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def decode_frame(frame: anpr_pb2.Frame, limits: DecodeLimits) -> np.ndarray:
+    """Validates and decodes in one step (evaluation, tests, tools)."""
+    validate_frame(frame, limits)
+    return decode_image(frame)

@@ -33,6 +33,7 @@ class FrameOutcome:
     reason: str = ""
     reads: list[PlateRead] = field(default_factory=list)
     queue_ms: float = 0.0
+    decode_ms: float = 0.0
     inference_ms: float = 0.0
 
 
@@ -45,13 +46,17 @@ DROP_STATUS = {
 }
 
 
+class UnusableImage(ValueError):
+    """Raised by a frame's `load_image` when its pixels cannot be decoded; the frame is INVALID."""
+
+
 @dataclass(eq=False)
 class PendingFrame:
-    """A decoded frame and how to answer it. `answer` is called exactly once."""
+    """A validated, not yet decoded frame and how to answer it. `answer` is called exactly once."""
 
     camera_id: str
     sequence: int
-    image: np.ndarray
+    load_image: Callable[[], np.ndarray]  # decodes the pixels; run in a worker thread
     received_at: float
     on_answer: Callable[[PendingFrame, FrameOutcome], None]
     stream: object = None  # identifies the client stream, to drop its frames if it goes away
@@ -64,7 +69,10 @@ class PendingFrame:
             )
             return
         self.answered = True
-        self.on_answer(self, outcome)
+        try:
+            self.on_answer(self, outcome)
+        except Exception:  # a bug in answering must not take the batch (and its other frames) down
+            log.exception("could not deliver the answer for camera %s sequence %d", self.camera_id, self.sequence)
 
 
 class BatchDispatcher:
@@ -121,13 +129,36 @@ class BatchDispatcher:
         self._in_flight.discard(task)
         self._slots.release()
 
+    async def _decode(self, frames: list[PendingFrame], queue_ms: list[float]) -> tuple[list, list, list]:
+        """Decodes a batch in the thread pool; undecodable frames are answered INVALID here."""
+        loop = asyncio.get_running_loop()
+
+        def timed(frame: PendingFrame) -> tuple[np.ndarray | UnusableImage, float]:
+            started = time.monotonic()
+            try:
+                return frame.load_image(), _ms_since(started)
+            except UnusableImage as error:
+                return error, _ms_since(started)
+
+        decoded = await asyncio.gather(*(loop.run_in_executor(self._executor, timed, f) for f in frames))
+        kept: tuple[list, list, list] = ([], [], [])
+        for frame, waited, (image, decode_ms) in zip(frames, queue_ms, decoded):
+            if isinstance(image, UnusableImage):
+                frame.answer(FrameOutcome("INVALID", str(image), queue_ms=waited, decode_ms=decode_ms))
+            else:
+                for column, value in zip(kept, (frame, image, (waited, decode_ms))):
+                    column.append(value)
+        return kept
+
     async def _process(self, batch: list[QueuedFrame]) -> None:
         frames: list[PendingFrame] = [queued.payload for queued in batch]
-        queue_ms = [_ms_since(queued.enqueued_at) for queued in batch]
-        started = time.monotonic()
+        waits = [(_ms_since(queued.enqueued_at), 0.0) for queued in batch]
         loop = asyncio.get_running_loop()
         try:
-            images = [frame.image for frame in frames]
+            frames, images, waits = await self._decode(frames, [w for w, _ in waits])
+            if not frames:
+                return
+            started = time.monotonic()
             prepared = await loop.run_in_executor(self._executor, prepare_detector_batch, images)
             boxes, scores = await self.backend.detect(prepared.images)
             detections, crops = await loop.run_in_executor(
@@ -136,17 +167,28 @@ class BatchDispatcher:
             probs = await self.backend.recognise(crops) if len(crops) else np.zeros((0,))
             reads = await loop.run_in_executor(self._executor, assemble_reads, detections, probs)
         except asyncio.CancelledError:
-            for frame, waited in zip(frames, queue_ms):
-                frame.answer(FrameOutcome("FAILED", "server shutting down before inference finished", queue_ms=waited))
+            for frame, (waited, decode_ms) in zip(frames, waits):
+                if not frame.answered:
+                    frame.answer(
+                        FrameOutcome(
+                            "FAILED",
+                            "server shutting down before inference finished",
+                            queue_ms=waited,
+                            decode_ms=decode_ms,
+                        )
+                    )
             raise
         except Exception as error:  # a backend fault fails this batch, never the server
             log.warning("batch of %d frames failed: %s", len(frames), error)
-            for frame, waited in zip(frames, queue_ms):
-                frame.answer(FrameOutcome("FAILED", f"inference failed: {error}", queue_ms=waited))
+            for frame, (waited, decode_ms) in zip(frames, waits):
+                if not frame.answered:
+                    frame.answer(
+                        FrameOutcome("FAILED", f"inference failed: {error}", queue_ms=waited, decode_ms=decode_ms)
+                    )
             return
         inference_ms = _ms_since(started)
-        for frame, frame_reads, waited in zip(frames, reads, queue_ms):
-            frame.answer(FrameOutcome("PROCESSED", "", frame_reads, waited, inference_ms))
+        for frame, frame_reads, (waited, decode_ms) in zip(frames, reads, waits):
+            frame.answer(FrameOutcome("PROCESSED", "", frame_reads, waited, decode_ms, inference_ms))
 
     async def drain(self, grace_s: float) -> None:
         """Stops taking frames, finishes what is queued within `grace_s`, answers the rest, stops."""
