@@ -34,8 +34,8 @@ class RunningServer:
         self.call(self.server.wait_until_ready(timeout_s), timeout=timeout_s + 5)
 
     def stop(self) -> None:
-        self.channel.close()
         self.call(self.server.stop(), timeout=120)
+        self.channel.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 
@@ -52,3 +52,14 @@ def stream(
     stub: anpr_pb2_grpc.PlateRecognitionStub, frames: Iterator[anpr_pb2.Frame], timeout: float = 120
 ) -> list[anpr_pb2.FrameResult]:
     return list(stub.StreamFrames(frames, timeout=timeout))
+
+
+def collect(call) -> tuple[list[anpr_pb2.FrameResult], grpc.StatusCode]:
+    """Every result of a streaming call, and the status it ended with."""
+    results = []
+    try:
+        for result in call:
+            results.append(result)
+    except grpc.RpcError as error:
+        return results, error.code()
+    return results, grpc.StatusCode.OK

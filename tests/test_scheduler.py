@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 
 import pytest
@@ -153,3 +154,20 @@ def test_remove_and_close_answer_every_waiting_frame_exactly_once() -> None:
 def test_policy_rejects_bad_values(bad: dict) -> None:
     with pytest.raises(ValueError):
         SchedulerPolicy(**bad)
+
+
+def test_waiting_for_frames_after_a_removal_yields_to_the_event_loop() -> None:
+    async def scenario():
+        scheduler, _ = make(SchedulerPolicy(max_wait_ms=0))
+        scheduler.submit(QueuedFrame("gone", 0))
+        scheduler.remove(lambda f: True, DropReason.CANCELLED)  # queue empty, but the event was set
+        waiter = asyncio.create_task(scheduler.next_batch())
+        await asyncio.sleep(0.01)  # a busy-looping next_batch would never let this line run
+        scheduler.submit(QueuedFrame("next", 1))
+        return [f.payload for f in await asyncio.wait_for(waiter, 1)]
+
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(run(scenario())), daemon=True)
+    worker.start()
+    worker.join(5)  # a busy loop would hang the event loop: fail instead of hanging the suite
+    assert outcome == [[1]]

@@ -2,10 +2,11 @@
 
 Start: (local Triton) -> backend -> dispatcher -> gRPC server (health NOT_SERVING) -> readiness
 watch flips health to SERVING once both models answer.
-Stop (SIGTERM/SIGINT): health NOT_SERVING and new calls refused -> streams stop reading ->
-queued frames are processed for up to `shutdown_grace_s`, the rest answered DROPPED_OVERLOAD ->
-streams flush their last results and end -> gRPC server stops -> backend closes -> local Triton
-stops.
+Stop (SIGTERM/SIGINT): health NOT_SERVING and new calls refused -> queued frames are processed
+for up to `shutdown_grace_s` while frames still arriving are answered DROPPED_OVERLOAD at once; at
+the end the rest are answered DROPPED_OVERLOAD too -> streams stop reading, flush their last results
+and end (UNAVAILABLE if the client had not half-closed) -> gRPC server stops -> backend closes ->
+local Triton stops.
 """
 
 from __future__ import annotations
@@ -114,9 +115,11 @@ class AnprServer:
                 await self._readiness
         await self._set_health(NOT_SERVING)
         if self.servicer:
-            self.servicer.stop_reading()
+            self.servicer.accepting = False
         if self.dispatcher:
             await self.dispatcher.drain(self.settings.shutdown_grace_s)
+        if self.servicer:
+            self.servicer.stop_reading()
         if self._grpc:
             await self._grpc.stop(grace=2.0)
         if self.backend:

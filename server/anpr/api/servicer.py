@@ -30,11 +30,17 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         self.limits = limits
         self.max_unanswered_per_stream = max_unanswered_per_stream
         self.accepting = False  # set once the models are ready; cleared when draining
+        self.draining = False
         self._readers: set[asyncio.Task[None]] = set()  # one per open stream
 
     def stop_reading(self) -> None:
-        """Draining: no new calls, and open streams stop reading frames (queued ones are answered)."""
+        """End of a drain: open streams stop reading, flush their results and end with UNAVAILABLE.
+
+        Until this is called, frames read while draining are answered at once (DROPPED_OVERLOAD,
+        "shutting down"), so a client sees an answer for every frame the server took off the wire.
+        """
         self.accepting = False
+        self.draining = True
         for reader in self._readers:
             reader.cancel()
 
@@ -79,8 +85,10 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         def reply(result: anpr_pb2.FrameResult) -> None:
             results.put_nowait(result)
 
+        half_closed = False
+
         async def read() -> None:
-            nonlocal unanswered
+            nonlocal unanswered, half_closed
             frames = aiter(request_iterator)
             try:
                 while True:
@@ -91,6 +99,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                     try:
                         frame = await anext(frames)
                     except StopAsyncIteration:
+                        half_closed = True
                         return
                     unanswered += 1
                     self._intake(frame, reply, stream)
@@ -115,6 +124,10 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             if unanswered:  # the client went away: its waiting frames need no model time
                 dropped = self.dispatcher.cancel_stream(stream)
                 log.info("stream closed with %d frames unanswered (%d dropped from queues)", unanswered, dropped)
+        if not half_closed and self.draining:
+            # Drained while the client was still sending: say so, so it resends elsewhere what it
+            # sent after the last result it got.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "server shutting down; this stream read no more frames")
 
     async def Recognize(
         self, request: anpr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext

@@ -138,6 +138,7 @@ class FrameScheduler:
             while not self._queues:
                 if self._closed:
                     return []
+                self._arrived.clear()  # it may still be set by frames since removed
                 await self._arrived.wait()
             if self._queued < self.policy.max_batch and self.policy.max_wait_ms > 0:
                 deadline = self._clock() + self.policy.max_wait_ms / 1000.0

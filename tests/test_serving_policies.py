@@ -1,0 +1,194 @@
+"""Scheduling, overload, draining and disconnects through the real gRPC server.
+
+These use the in-process ONNX Runtime backend (same models, no Triton start-up per server) so each
+test can have its own scheduler settings.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
+from anpr.config import Settings
+from anpr.scheduling import SchedulerPolicy
+from tests.serving import RunningServer, collect, frame, status_name, stream
+
+
+def onnx_server(**overrides) -> RunningServer:
+    server = RunningServer(Settings(port=0, backend="onnxruntime", **overrides))
+    server.wait_ready(60)
+    return server
+
+
+def test_a_chatty_camera_does_not_reduce_the_others_share_and_latency_stays_bounded(camera_frames) -> None:
+    policy = SchedulerPolicy(max_batch=4, max_wait_ms=2, camera_queue_depth=2, max_frame_age_ms=1000)
+    server = onnx_server(scheduler=policy, max_batches_in_flight=1, max_unanswered_per_stream=512)
+    rounds, chatty_per_round, quiet = 12, 40, ("q1", "q2", "q3")
+
+    def frames():
+        sequence = 0
+        for _ in range(rounds):
+            for _ in range(chatty_per_round):  # 40x the frame rate of each quiet camera
+                sequence += 1
+                yield frame("chatty", sequence, camera_frames[sequence % len(camera_frames)].jpeg)
+            for camera in quiet:
+                sequence += 1
+                yield frame(camera, sequence, camera_frames[sequence % len(camera_frames)].jpeg)
+            time.sleep(0.3)
+
+    try:
+        results = stream(server.stub, frames())
+    finally:
+        server.stop()
+    assert len(results) == rounds * (chatty_per_round + len(quiet))  # every frame answered once
+    by_status = Counter((r.camera_id, status_name(r)) for r in results)
+    assert by_status[("chatty", "DROPPED_STALE")] > rounds * chatty_per_round // 2  # it really was overloaded
+    for camera in quiet:
+        assert by_status[(camera, "PROCESSED")] >= rounds - 1, by_status  # quiet cameras keep being read
+    processed = [r for r in results if status_name(r) == "PROCESSED"]
+    assert max(r.timings.queue_ms for r in processed) <= policy.max_frame_age_ms + 50
+    assert max(r.timings.total_ms for r in processed) < 3000
+
+
+def test_drain_answers_every_frame_read_before_the_stream_ends(camera_frames) -> None:
+    server = onnx_server(
+        scheduler=SchedulerPolicy(max_batch=2, camera_queue_depth=50), shutdown_grace_s=30, max_batches_in_flight=1
+    )
+    sent, release = 24, threading.Event()
+
+    def frames():
+        for k in range(sent):
+            yield frame(f"cam-{k % 3}", k, camera_frames[k % len(camera_frames)].jpeg)
+        release.wait(30)  # keep the stream open: the client has not half-closed when the drain starts
+
+    call = server.stub.StreamFrames(frames(), timeout=120)
+    first = next(call)
+    stopping = server.submit(server.server.stop())
+    results, code = collect(call)
+    release.set()
+    stopping.result(60)
+    server.stop()
+    results.insert(0, first)
+    assert sorted(r.sequence for r in results) == list(range(sent))  # each frame exactly once
+    assert {status_name(r) for r in results} == {"PROCESSED"}  # the grace period was long enough
+    assert code == grpc.StatusCode.UNAVAILABLE  # the client had not half-closed: told to go elsewhere
+
+
+def test_drain_past_its_grace_answers_the_rest_dropped_overload(camera_frames) -> None:
+    server = onnx_server(
+        scheduler=SchedulerPolicy(max_batch=1, camera_queue_depth=100), shutdown_grace_s=0, max_batches_in_flight=1
+    )
+    release = threading.Event()
+
+    def frames():
+        for k in range(40):
+            yield frame("cam", k, camera_frames[k % len(camera_frames)].jpeg)
+        release.wait(30)
+
+    call = server.stub.StreamFrames(frames(), timeout=120)
+    first = next(call)
+    time.sleep(0.5)  # let the server read all 40
+    server.call(server.server.stop())  # drain; the client channel stays open to read the answers
+    results, code = collect(call)
+    results.insert(0, first)
+    release.set()
+    server.stop()
+    assert code == grpc.StatusCode.UNAVAILABLE
+    statuses = Counter(status_name(r) for r in results)
+    assert sorted(r.sequence for r in results) == list(range(40))
+    assert statuses["DROPPED_OVERLOAD"] > 0 and set(statuses) <= {"PROCESSED", "DROPPED_OVERLOAD", "FAILED"}
+    assert all("shutting down" in r.reason for r in results if status_name(r) != "PROCESSED")
+
+
+def test_health_turns_not_serving_while_draining_and_new_calls_are_refused(camera_frames) -> None:
+    server = onnx_server(shutdown_grace_s=1)
+    watch = health_pb2_grpc.HealthStub(server.channel).Watch(health_pb2.HealthCheckRequest(), timeout=30)
+    assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+    stopping = threading.Thread(target=server.call, args=(server.server.stop(),))
+    stopping.start()
+    assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    other = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    with pytest.raises(grpc.RpcError) as refused:
+        anpr_pb2_grpc.PlateRecognitionStub(other).Recognize(
+            anpr_pb2.RecognizeRequest(frame=frame("c", 1, camera_frames[0].jpeg)), timeout=10
+        )
+    assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    stopping.join(60)
+    server.stop()
+
+
+def test_a_client_that_disconnects_mid_stream_does_not_disturb_the_server(camera_frames) -> None:
+    server = onnx_server(scheduler=SchedulerPolicy(max_batch=1, camera_queue_depth=100), max_batches_in_flight=1)
+    try:
+
+        def endless():
+            k = 0
+            while True:
+                k += 1
+                yield frame("leaver", k, camera_frames[k % len(camera_frames)].jpeg)
+
+        call = server.stub.StreamFrames(endless(), timeout=60)
+        next(call)
+        call.cancel()
+        deadline = time.monotonic() + 10
+        while server.server.dispatcher.scheduler.queued and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.server.dispatcher.scheduler.queued == 0  # its waiting frames were dropped
+        results = stream(server.stub, iter([frame("stayer", 1, camera_frames[0].jpeg)]))
+        assert [status_name(r) for r in results] == ["PROCESSED"]
+    finally:
+        server.stop()
+
+
+def test_sigterm_drains_a_running_server_process(camera_frames, tmp_path) -> None:
+    port_file = tmp_path / "log"
+    env = dict(os.environ, ANPR_SHUTDOWN_GRACE_S="20")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "anpr.cli", "serve", "--backend", "onnxruntime", "--port", "0"],
+        stderr=open(port_file, "w"),
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        port = None
+        while port is None and time.monotonic() < deadline:
+            for line in port_file.read_text().splitlines():
+                if "listening on" in line:
+                    port = int(line.rsplit(":", 1)[1].split()[0])
+            time.sleep(0.1)
+        assert port, port_file.read_text()
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        health = health_pb2_grpc.HealthStub(channel)
+        while health.Check(health_pb2.HealthCheckRequest(), timeout=5).status != health_pb2.HealthCheckResponse.SERVING:
+            time.sleep(0.1)
+        release = threading.Event()
+
+        def frames():
+            for k in range(12):
+                yield frame("cam", k, camera_frames[k % len(camera_frames)].jpeg)
+            release.wait(30)
+
+        call = anpr_pb2_grpc.PlateRecognitionStub(channel).StreamFrames(frames(), timeout=60)
+        first = next(call)
+        process.send_signal(signal.SIGTERM)
+        results, code = collect(call)
+        results.insert(0, first)
+        release.set()
+        assert process.wait(30) == 0
+        # Every frame sent was read and answered (processed, or dropped because of the shutdown).
+        assert sorted(r.sequence for r in results) == list(range(12))
+        assert code == grpc.StatusCode.UNAVAILABLE
+        assert "draining" in port_file.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
