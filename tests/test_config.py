@@ -1,0 +1,35 @@
+"""Settings: defaults < TOML file < ANPR_* environment < flags; bad values fail with the field name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from anpr.config import load_settings
+
+
+def test_precedence_file_then_environment_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "anpr.toml"
+    config.write_text('port = 6000\nbackend = "onnxruntime"\n[scheduler]\nmax_batch = 8\ncamera_queue_depth = 3\n')
+    settings = load_settings(config)
+    assert (settings.port, settings.backend, settings.scheduler.max_batch) == (6000, "onnxruntime", 8)
+    monkeypatch.setenv("ANPR_PORT", "7000")
+    monkeypatch.setenv("ANPR_SCHEDULER__MAX_BATCH", "12")
+    settings = load_settings(config)
+    assert (settings.port, settings.scheduler.max_batch, settings.scheduler.camera_queue_depth) == (7000, 12, 3)
+    assert load_settings(config, port=8000).port == 8000
+
+
+def test_bad_values_name_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANPR_SCHEDULER__MAX_BATCH", "0")
+    with pytest.raises(ValidationError, match="max_batch"):
+        load_settings()
+    monkeypatch.delenv("ANPR_SCHEDULER__MAX_BATCH")
+    config = tmp_path / "typo.toml"
+    config.write_text("prot = 1\n")
+    with pytest.raises(ValidationError, match="prot"):
+        load_settings(config)
+    with pytest.raises(FileNotFoundError):
+        load_settings(tmp_path / "missing.toml")
