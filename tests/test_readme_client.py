@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from anpr.config import Settings
+from anpr.scheduling import SchedulerPolicy
 from tests.serving import RunningServer
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -23,7 +24,8 @@ def test_readme_client_example_runs(camera_frames, tmp_path: Path) -> None:
         path = tmp_path / f"frame{k}.jpg"
         path.write_bytes(synthetic.jpeg)
         paths.append(str(path))
-    server = RunningServer(Settings(port=0, backend="onnxruntime"))
+    # Deep enough per-camera queue that none of the three frames is superseded by the next.
+    server = RunningServer(Settings(port=0, backend="onnxruntime", scheduler=SchedulerPolicy(camera_queue_depth=8)))
     try:
         server.wait_ready(60)
         out = subprocess.run(
