@@ -25,7 +25,9 @@ def test_readme_client_example_runs(camera_frames, tmp_path: Path) -> None:
         path.write_bytes(synthetic.jpeg)
         paths.append(str(path))
     # Deep enough per-camera queue that none of the three frames is superseded by the next.
-    server = RunningServer(Settings(port=0, backend="onnxruntime", scheduler=SchedulerPolicy(camera_queue_depth=8)))
+    server = RunningServer(
+        Settings(port=0, metrics_port=0, backend="onnxruntime", scheduler=SchedulerPolicy(camera_queue_depth=8))
+    )
     try:
         server.wait_ready(60)
         out = subprocess.run(

@@ -7,6 +7,7 @@ test can have its own scheduler settings.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from tests.serving import RunningServer, collect, frame, status_name, stream
 
 
 def onnx_server(**overrides) -> RunningServer:
-    server = RunningServer(Settings(port=0, backend="onnxruntime", **overrides))
+    server = RunningServer(Settings(port=0, metrics_port=0, backend="onnxruntime", **overrides))
     server.wait_ready(60)
     return server
 
@@ -152,7 +153,7 @@ def test_a_client_that_disconnects_mid_stream_does_not_disturb_the_server(camera
 
 def test_sigterm_drains_a_running_server_process(camera_frames, tmp_path) -> None:
     port_file = tmp_path / "log"
-    env = dict(os.environ, ANPR_SHUTDOWN_GRACE_S="20")
+    env = dict(os.environ, ANPR_SHUTDOWN_GRACE_S="20", ANPR_METRICS_PORT="0")
     process = subprocess.Popen(
         [sys.executable, "-m", "anpr.cli", "serve", "--backend", "onnxruntime", "--port", "0"],
         stderr=open(port_file, "w"),
@@ -162,9 +163,8 @@ def test_sigterm_drains_a_running_server_process(camera_frames, tmp_path) -> Non
         deadline = time.monotonic() + 60
         port = None
         while port is None and time.monotonic() < deadline:
-            for line in port_file.read_text().splitlines():
-                if "listening on" in line:
-                    port = int(line.rsplit(":", 1)[1].split()[0])
+            found = re.search(r"listening on [\d.]+:(\d+)", port_file.read_text())
+            port = int(found.group(1)) if found else None
             time.sleep(0.1)
         assert port, port_file.read_text()
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")

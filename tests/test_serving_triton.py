@@ -31,7 +31,7 @@ def health_status(server: RunningServer, service: str = "") -> int:
 
 @pytest.fixture(scope="module")
 def triton_server():
-    server = RunningServer(Settings(port=0, backend="triton"))
+    server = RunningServer(Settings(port=0, metrics_port=0, backend="triton"))
     server.status_before_ready = health_status(server)  # Triton takes seconds to load the models
     server.wait_ready()
     yield server

@@ -103,7 +103,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings(
-            args.config, host=args.host, port=args.port, backend=args.backend, triton_url=args.triton_url
+            args.config,
+            host=args.host,
+            port=args.port,
+            metrics_port=args.metrics_port,
+            backend=args.backend,
+            triton_url=args.triton_url,
         )
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -120,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="TOML settings file (ANPR_* variables and flags override it)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (default 9464; 0 picks one)")
     serve.add_argument("--backend", choices=["triton", "onnxruntime"])
     serve.add_argument("--triton-url", help="use this Triton (host:port, gRPC) instead of starting one")
     serve.set_defaults(handler=_serve)

@@ -85,7 +85,7 @@ def _print_report(results: list, sent: dict, seconds: float, rows: int) -> None:
 async def run_demo(cameras: int, fps: float, seconds: float, backend: str, rows: int) -> int:
     print(f"drawing {cameras} synthetic camera feeds ...")
     feeds = _feeds(cameras, frames_per_camera=8)
-    settings = load_settings(port=0, backend=backend)
+    settings = load_settings(port=0, metrics_port=0, backend=backend)
     server = AnprServer(settings)
     print(
         f"starting the gRPC server with the {backend} backend"

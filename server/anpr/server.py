@@ -27,6 +27,7 @@ from anpr.config import Settings
 from anpr.inference.backend import OnnxRuntimeBackend, PlateBackend
 from anpr.inference.triton_backend import TritonBackend
 from anpr.inference.triton_process import LocalTriton
+from anpr.observability import CameraStatsBook, ServerMetrics
 from anpr.scheduling.dispatcher import BatchDispatcher
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ class AnprServer:
         self.dispatcher: BatchDispatcher | None = None
         self.servicer: PlateRecognitionServicer | None = None
         self.health = health.aio.HealthServicer()
+        self.metrics = ServerMetrics()
+        self.cameras = CameraStatsBook()
+        self.metrics_port: int | None = None
+        self._gauges: asyncio.Task[None] | None = None
         self._grpc: grpc.aio.Server | None = None
         self._readiness: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -64,10 +69,12 @@ class AnprServer:
             self.backend = TritonBackend(url, s.pipeline)
         await self.backend.start()
         self.dispatcher = BatchDispatcher(
-            self.backend, s.pipeline, s.scheduler, s.max_batches_in_flight, s.worker_threads
+            self.backend, s.pipeline, s.scheduler, s.max_batches_in_flight, s.worker_threads, self.metrics
         )
         self.dispatcher.start()
-        self.servicer = PlateRecognitionServicer(self.dispatcher, s.decode, s.max_unanswered_per_stream)
+        self.servicer = PlateRecognitionServicer(
+            self.dispatcher, s.decode, s.max_unanswered_per_stream, self.metrics, self.cameras
+        )
         largest_frame = max(s.decode.max_encoded_bytes, s.decode.max_pixels * 3) + 64 * 1024
         self._grpc = grpc.aio.server(options=[("grpc.max_receive_message_length", largest_frame)])
         anpr_pb2_grpc.add_PlateRecognitionServicer_to_server(self.servicer, self._grpc)
@@ -80,7 +87,16 @@ class AnprServer:
         await self._set_health(NOT_SERVING)
         await self._grpc.start()
         self._readiness = asyncio.create_task(self._watch_readiness(), name="readiness")
-        log.info("anpr.v1 listening on %s:%d (backend %s)", s.host, self.port, self.backend.name)
+        self.metrics.set_models(self.backend.name, self.backend.model_versions())
+        self.metrics_port = self.metrics.serve(s.host, s.metrics_port)
+        self._gauges = asyncio.create_task(self._update_gauges(), name="gauges")
+        log.info(
+            "anpr.v1 listening on %s:%d (backend %s, metrics on :%d/metrics)",
+            s.host,
+            self.port,
+            self.backend.name,
+            self.metrics_port,
+        )
         return self.port
 
     async def _set_health(self, status: int) -> None:
@@ -99,6 +115,14 @@ class AnprServer:
                 log.info("models %s", "ready: SERVING" if ready else "not ready: NOT_SERVING")
                 (self._ready.set if ready else self._ready.clear)()
             await asyncio.sleep(0.5 if ready else 0.2)
+
+    async def _update_gauges(self) -> None:
+        assert self.dispatcher is not None
+        while True:
+            self.metrics.queued_frames.set(self.dispatcher.scheduler.queued)
+            self.metrics.frames_in_flight.set(self.dispatcher.frames_in_flight)
+            self.metrics.active_cameras.set(self.cameras.active())
+            await asyncio.sleep(1.0)
 
     async def wait_until_ready(self, timeout_s: float) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout_s)
@@ -126,6 +150,9 @@ class AnprServer:
             await self.backend.close()
         if self.local_triton:
             await self.local_triton.stop()
+        if self._gauges:
+            self._gauges.cancel()
+        self.metrics.close()
         log.info("stopped in %.1f s", time.monotonic() - started)
 
 

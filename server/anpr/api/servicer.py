@@ -17,6 +17,7 @@ import numpy as np
 from anpr.api.results import frame_result
 from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
 from anpr.ingest.decode import DecodeLimits, InvalidFrame, decode_image, validate_frame
+from anpr.observability import CameraStatsBook, ServerMetrics
 from anpr.scheduling.dispatcher import BatchDispatcher, FrameOutcome, PendingFrame, UnusableImage
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,17 @@ _END_OF_INPUT = object()
 
 
 class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
-    def __init__(self, dispatcher: BatchDispatcher, limits: DecodeLimits, max_unanswered_per_stream: int) -> None:
+    def __init__(
+        self,
+        dispatcher: BatchDispatcher,
+        limits: DecodeLimits,
+        max_unanswered_per_stream: int,
+        metrics: ServerMetrics,
+        cameras: CameraStatsBook,
+    ) -> None:
         self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.cameras = cameras
         self.limits = limits
         self.max_unanswered_per_stream = max_unanswered_per_stream
         self.accepting = False  # set once the models are ready; cleared when draining
@@ -44,32 +54,81 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         for reader in self._readers:
             reader.cancel()
 
+    def _answer(
+        self,
+        reply: Callable[[anpr_pb2.FrameResult], None],
+        camera_id: str,
+        sequence: int,
+        outcome: FrameOutcome,
+        received_at: float,
+    ) -> None:
+        """Every frame's answer passes here once: to the client, the metrics and the camera's stats."""
+        result = frame_result(camera_id, sequence, outcome, received_at, self.dispatcher.backend.model_versions())
+        self.metrics.frame_answered(
+            outcome.status,
+            outcome.code,
+            outcome.decode_ms,
+            outcome.queue_ms,
+            result.timings.total_ms,
+            len(outcome.reads),
+        )
+        if camera_id:
+            self.cameras.answered(camera_id, outcome.status, result.timings.total_ms)
+        reply(result)
+
     def _intake(self, frame: anpr_pb2.Frame, reply: Callable[[anpr_pb2.FrameResult], None], stream: object) -> None:
         """Validates a frame and schedules it, or answers INVALID at once. Decoding comes later."""
         received_at = time.monotonic()
-        versions = self.dispatcher.backend.model_versions()
+        self.metrics.frames_received.inc()
+        if frame.camera_id:
+            self.cameras.received(frame.camera_id)
         try:
             validate_frame(frame, self.limits)
         except InvalidFrame as error:
             log.debug("invalid frame from camera %r: %s", frame.camera_id, error)
-            reply(
-                frame_result(
-                    frame.camera_id, frame.sequence, FrameOutcome("INVALID", str(error)), received_at, versions
-                )
-            )
+            outcome = FrameOutcome("INVALID", str(error), error.code)
+            self._answer(reply, frame.camera_id, frame.sequence, outcome, received_at)
             return
 
         def load_image() -> np.ndarray:
             try:
                 return decode_image(frame)
             except InvalidFrame as error:
-                raise UnusableImage(str(error)) from None
+                raise UnusableImage(str(error), error.code) from None
 
         def on_answer(pending: PendingFrame, outcome: FrameOutcome) -> None:
-            reply(frame_result(pending.camera_id, pending.sequence, outcome, pending.received_at, versions))
+            self._answer(reply, pending.camera_id, pending.sequence, outcome, pending.received_at)
 
         self.dispatcher.submit(
             PendingFrame(frame.camera_id, frame.sequence, load_image, received_at, on_answer, stream)
+        )
+
+    async def GetStats(
+        self, request: anpr_pb2.GetStatsRequest, context: grpc.aio.ServicerContext
+    ) -> anpr_pb2.GetStatsResponse:
+        now = time.monotonic()
+        wanted = set(request.camera_ids)
+        depths = self.dispatcher.scheduler.queue_depths()
+        cameras = [
+            anpr_pb2.CameraStats(
+                camera_id=camera_id,
+                received=stats.received,
+                processed=stats.processed,
+                dropped=stats.dropped,
+                invalid=stats.invalid,
+                failed=stats.failed,
+                last_frame_age_s=now - stats.last_frame_at,
+                queued=depths.get(camera_id, 0),
+                last_latency_ms=stats.last_latency_ms,
+            )
+            for camera_id, stats in self.cameras.snapshot().items()
+            if not wanted or camera_id in wanted
+        ]
+        return anpr_pb2.GetStatsResponse(
+            cameras=cameras,
+            queued_frames=self.dispatcher.scheduler.queued,
+            frames_in_flight=self.dispatcher.frames_in_flight,
+            active_streams=len(self._readers),
         )
 
     async def StreamFrames(
@@ -108,6 +167,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
 
         reader = asyncio.create_task(read(), name="stream-reader")
         self._readers.add(reader)
+        self.metrics.active_streams.inc()
         reading = True
         try:
             while reading or unanswered:
@@ -120,6 +180,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                 yield item
         finally:
             self._readers.discard(reader)
+            self.metrics.active_streams.dec()
             reader.cancel()
             if unanswered:  # the client went away: its waiting frames need no model time
                 dropped = self.dispatcher.cancel_stream(stream)

@@ -71,7 +71,7 @@ def detect_and_crop(
     return detections, stacked
 
 
-def assemble_reads(detections: list[list[Detection]], probs: np.ndarray) -> list[list[PlateRead]]:
+def assemble_reads(detections: list[list[Detection]], probs: np.ndarray | None) -> list[list[PlateRead]]:
     """Decodes the recogniser output (one row per detection, in order) into reads per frame."""
     reads: list[list[PlateRead]] = []
     cursor = 0

@@ -32,47 +32,58 @@ class DecodeLimits(BaseModel):
 
 
 class InvalidFrame(ValueError):
-    """A frame that cannot be used; the message is the reason sent back to the client."""
+    """A frame that cannot be used; the message is the reason sent back to the client.
+
+    `code` is a short, fixed word for the kind of problem (a metric label; the message is not).
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _check_shape(width: int, height: int, limits: DecodeLimits) -> None:
     if width < limits.min_side or height < limits.min_side:
-        raise InvalidFrame(f"image {width}x{height} is smaller than {limits.min_side} pixels on a side")
+        raise InvalidFrame(f"image {width}x{height} is smaller than {limits.min_side} pixels on a side", "too_small")
     if width * height > limits.max_pixels:
-        raise InvalidFrame(f"image {width}x{height} exceeds the limit of {limits.max_pixels} pixels")
+        raise InvalidFrame(f"image {width}x{height} exceeds the limit of {limits.max_pixels} pixels", "too_large")
 
 
 def _check_encoded(data: bytes, limits: DecodeLimits) -> None:
     if not data:
-        raise InvalidFrame("empty image")
+        raise InvalidFrame("empty image", "empty")
     if len(data) > limits.max_encoded_bytes:
-        raise InvalidFrame(f"encoded image of {len(data)} bytes exceeds the limit of {limits.max_encoded_bytes}")
+        raise InvalidFrame(
+            f"encoded image of {len(data)} bytes exceeds the limit of {limits.max_encoded_bytes}", "too_large"
+        )
     if not (data.startswith(JPEG_MAGIC) or data.startswith(PNG_MAGIC)):
-        raise InvalidFrame("image is neither JPEG nor PNG")
+        raise InvalidFrame("image is neither JPEG nor PNG", "unsupported_format")
     # libjpeg "decodes" a cut-off file by painting the missing part grey: refuse it up front.
     if data.startswith(JPEG_MAGIC) and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
-        raise InvalidFrame("corrupt image data: truncated JPEG (no end-of-image marker)")
+        raise InvalidFrame("corrupt image data: truncated JPEG (no end-of-image marker)", "corrupt")
     try:
         with Image.open(io.BytesIO(data)) as header:  # reads the header only: no decompression bomb
             width, height = header.size
     except Image.DecompressionBombError:
         raise InvalidFrame(
-            f"image dimensions exceed the limit of {limits.max_pixels} pixels (header checked before decoding)"
+            f"image dimensions exceed the limit of {limits.max_pixels} pixels (header checked before decoding)",
+            "too_large",
         ) from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise InvalidFrame(f"corrupt image header: {error}") from None
+        raise InvalidFrame(f"corrupt image header: {error}", "corrupt") from None
     _check_shape(width, height, limits)
 
 
 def _check_raw(raw: anpr_pb2.RawImage, limits: DecodeLimits) -> None:
     channels = CHANNELS.get(raw.format)
     if channels is None:
-        raise InvalidFrame("raw image needs format GRAY8 or RGB8")
+        raise InvalidFrame("raw image needs format GRAY8 or RGB8", "unsupported_format")
     _check_shape(raw.width, raw.height, limits)
     expected = raw.width * raw.height * channels
     if len(raw.pixels) != expected:
         raise InvalidFrame(
-            f"raw image {raw.width}x{raw.height}x{channels} needs {expected} bytes, got {len(raw.pixels)}"
+            f"raw image {raw.width}x{raw.height}x{channels} needs {expected} bytes, got {len(raw.pixels)}",
+            "wrong_raw_size",
         )
 
 
@@ -83,14 +94,14 @@ def validate_frame(frame: anpr_pb2.Frame, limits: DecodeLimits) -> None:
     frames that win a place in a batch (under overload most frames are dropped before that).
     """
     if not frame.camera_id:
-        raise InvalidFrame("camera_id is required")
+        raise InvalidFrame("camera_id is required", "missing_camera_id")
     kind = frame.WhichOneof("image")
     if kind == "encoded":
         _check_encoded(frame.encoded, limits)
     elif kind == "raw":
         _check_raw(frame.raw, limits)
     else:
-        raise InvalidFrame("frame has no image")
+        raise InvalidFrame("frame has no image", "no_image")
 
 
 def decode_image(frame: anpr_pb2.Frame) -> np.ndarray:
@@ -103,7 +114,7 @@ def decode_image(frame: anpr_pb2.Frame) -> np.ndarray:
         return pixels.reshape(raw.height, raw.width, 3)
     image = cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise InvalidFrame("corrupt image data: decoding failed")
+        raise InvalidFrame("corrupt image data: decoding failed", "corrupt")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

@@ -11,18 +11,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from anpr.config import PipelineSettings
 from anpr.inference.backend import PlateBackend
 from anpr.inference.pipeline import PlateRead, assemble_reads, detect_and_crop, prepare_detector_batch
+from anpr.observability.metrics import ServerMetrics
 from anpr.scheduling.scheduler import DropReason, FrameScheduler, QueuedFrame, SchedulerPolicy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class FrameOutcome:
 
     status: str
     reason: str = ""
+    code: str = ""  # a short fixed word for the reason (metric label), e.g. "superseded", "corrupt"
     reads: list[PlateRead] = field(default_factory=list)
     queue_ms: float = 0.0
     decode_ms: float = 0.0
@@ -48,6 +52,10 @@ DROP_STATUS = {
 
 class UnusableImage(ValueError):
     """Raised by a frame's `load_image` when its pixels cannot be decoded; the frame is INVALID."""
+
+    def __init__(self, message: str, code: str = "corrupt") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(eq=False)
@@ -85,9 +93,11 @@ class BatchDispatcher:
         policy: SchedulerPolicy,
         max_batches_in_flight: int,
         cpu_threads: int = 2,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.backend = backend
         self.pipeline = pipeline
+        self.metrics = metrics
         self.scheduler = FrameScheduler(policy, self._on_drop)
         self._slots = asyncio.Semaphore(max_batches_in_flight)
         self._executor = ThreadPoolExecutor(cpu_threads, thread_name_prefix="pipeline")
@@ -111,7 +121,9 @@ class BatchDispatcher:
 
     def _on_drop(self, queued: QueuedFrame, reason: DropReason) -> None:
         frame: PendingFrame = queued.payload
-        frame.answer(FrameOutcome(DROP_STATUS[reason], reason.value, queue_ms=_ms_since(queued.enqueued_at)))
+        frame.answer(
+            FrameOutcome(DROP_STATUS[reason], reason.value, reason.name.lower(), queue_ms=_ms_since(queued.enqueued_at))
+        )
 
     async def _run(self) -> None:
         while True:
@@ -144,11 +156,25 @@ class BatchDispatcher:
         kept: tuple[list, list, list] = ([], [], [])
         for frame, waited, (image, decode_ms) in zip(frames, queue_ms, decoded):
             if isinstance(image, UnusableImage):
-                frame.answer(FrameOutcome("INVALID", str(image), queue_ms=waited, decode_ms=decode_ms))
+                frame.answer(FrameOutcome("INVALID", str(image), image.code, queue_ms=waited, decode_ms=decode_ms))
             else:
                 for column, value in zip(kept, (frame, image, (waited, decode_ms))):
                     column.append(value)
         return kept
+
+    async def _call_model(self, model: str, call: Callable[[np.ndarray], Awaitable[T]], batch: np.ndarray) -> T:
+        """One backend call, measured: batch size, per-frame latency, errors."""
+        started = time.monotonic()
+        try:
+            result = await call(batch)
+        except Exception:
+            if self.metrics:
+                self.metrics.backend_errors.labels(self.backend.name, model).inc()
+            raise
+        if self.metrics:
+            self.metrics.batch_size.labels(model).observe(len(batch))
+            self.metrics.stage_latency.labels(model).observe(time.monotonic() - started)
+        return result
 
     async def _process(self, batch: list[QueuedFrame]) -> None:
         frames: list[PendingFrame] = [queued.payload for queued in batch]
@@ -160,35 +186,28 @@ class BatchDispatcher:
                 return
             started = time.monotonic()
             prepared = await loop.run_in_executor(self._executor, prepare_detector_batch, images)
-            boxes, scores = await self.backend.detect(prepared.images)
+            boxes, scores = await self._call_model("detector", self.backend.detect, prepared.images)
             detections, crops = await loop.run_in_executor(
                 self._executor, detect_and_crop, images, prepared, boxes, scores, self.pipeline
             )
-            probs = await self.backend.recognise(crops) if len(crops) else np.zeros((0,))
+            probs = await self._call_model("recogniser", self.backend.recognise, crops) if len(crops) else None
             reads = await loop.run_in_executor(self._executor, assemble_reads, detections, probs)
         except asyncio.CancelledError:
-            for frame, (waited, decode_ms) in zip(frames, waits):
-                if not frame.answered:
-                    frame.answer(
-                        FrameOutcome(
-                            "FAILED",
-                            "server shutting down before inference finished",
-                            queue_ms=waited,
-                            decode_ms=decode_ms,
-                        )
-                    )
+            self._fail(frames, waits, "shutdown", "server shutting down before inference finished")
             raise
         except Exception as error:  # a backend fault fails this batch, never the server
             log.warning("batch of %d frames failed: %s", len(frames), error)
-            for frame, (waited, decode_ms) in zip(frames, waits):
-                if not frame.answered:
-                    frame.answer(
-                        FrameOutcome("FAILED", f"inference failed: {error}", queue_ms=waited, decode_ms=decode_ms)
-                    )
+            self._fail(frames, waits, "inference_failed", f"inference failed: {error}")
             return
         inference_ms = _ms_since(started)
         for frame, frame_reads, (waited, decode_ms) in zip(frames, reads, waits):
-            frame.answer(FrameOutcome("PROCESSED", "", frame_reads, waited, decode_ms, inference_ms))
+            frame.answer(FrameOutcome("PROCESSED", "", "", frame_reads, waited, decode_ms, inference_ms))
+
+    @staticmethod
+    def _fail(frames: list[PendingFrame], waits: list[tuple[float, float]], code: str, reason: str) -> None:
+        for frame, (waited, decode_ms) in zip(frames, waits):
+            if not frame.answered:
+                frame.answer(FrameOutcome("FAILED", reason, code, queue_ms=waited, decode_ms=decode_ms))
 
     async def drain(self, grace_s: float) -> None:
         """Stops taking frames, finishes what is queued within `grace_s`, answers the rest, stops."""

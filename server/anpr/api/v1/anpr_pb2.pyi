@@ -139,3 +139,43 @@ class RecognizeResponse(_message.Message):
     RESULT_FIELD_NUMBER: _ClassVar[int]
     result: FrameResult
     def __init__(self, result: _Optional[_Union[FrameResult, _Mapping]] = ...) -> None: ...
+
+class GetStatsRequest(_message.Message):
+    __slots__ = ("camera_ids",)
+    CAMERA_IDS_FIELD_NUMBER: _ClassVar[int]
+    camera_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, camera_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CameraStats(_message.Message):
+    __slots__ = ("camera_id", "received", "processed", "dropped", "invalid", "failed", "last_frame_age_s", "queued", "last_latency_ms")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    PROCESSED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    INVALID_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    LAST_FRAME_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    LAST_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    received: int
+    processed: int
+    dropped: int
+    invalid: int
+    failed: int
+    last_frame_age_s: float
+    queued: int
+    last_latency_ms: float
+    def __init__(self, camera_id: _Optional[str] = ..., received: _Optional[int] = ..., processed: _Optional[int] = ..., dropped: _Optional[int] = ..., invalid: _Optional[int] = ..., failed: _Optional[int] = ..., last_frame_age_s: _Optional[float] = ..., queued: _Optional[int] = ..., last_latency_ms: _Optional[float] = ...) -> None: ...
+
+class GetStatsResponse(_message.Message):
+    __slots__ = ("cameras", "queued_frames", "frames_in_flight", "active_streams")
+    CAMERAS_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    cameras: _containers.RepeatedCompositeFieldContainer[CameraStats]
+    queued_frames: int
+    frames_in_flight: int
+    active_streams: int
+    def __init__(self, cameras: _Optional[_Iterable[_Union[CameraStats, _Mapping]]] = ..., queued_frames: _Optional[int] = ..., frames_in_flight: _Optional[int] = ..., active_streams: _Optional[int] = ...) -> None: ...

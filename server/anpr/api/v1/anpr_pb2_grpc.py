@@ -45,6 +45,11 @@ class PlateRecognitionStub:
                 request_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.RecognizeRequest.SerializeToString,
                 response_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.RecognizeResponse.FromString,
                 _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/anpr.v1.PlateRecognition/GetStats',
+                request_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsResponse.FromString,
+                _registered_method=True)
 
 
 class PlateRecognitionServicer:
@@ -71,6 +76,16 @@ class PlateRecognitionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStats(self, request, context):
+        """Per-camera counters for operators (Prometheus metrics carry no camera ids): frames received,
+        processed, dropped, invalid and failed since the camera was first seen, how long ago its last
+        frame arrived, and how far behind it is (frames queued, latency of its last processed frame).
+        Camera ids are personal-data-adjacent: expose this RPC to operators only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlateRecognitionServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -83,6 +98,11 @@ def add_PlateRecognitionServicer_to_server(servicer, server):
                     servicer.Recognize,
                     request_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.RecognizeRequest.FromString,
                     response_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.RecognizeResponse.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsRequest.FromString,
+                    response_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -140,6 +160,33 @@ class PlateRecognition:
             '/anpr.v1.PlateRecognition/Recognize',
             anpr_dot_api_dot_v1_dot_anpr__pb2.RecognizeRequest.SerializeToString,
             anpr_dot_api_dot_v1_dot_anpr__pb2.RecognizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.PlateRecognition/GetStats',
+            anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsRequest.SerializeToString,
+            anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

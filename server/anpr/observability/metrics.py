@@ -1,0 +1,91 @@
+"""Prometheus metrics of the front end, in their own registry (one per server, no globals).
+
+Names follow Prometheus conventions: `anpr_` prefix, base units in the name, `_total` counters.
+Labels take only small fixed sets of values (status, reason code, stage, model): never a camera id
+or plate text (2,300+ series, and personal data). Per-camera detail is in `CameraStatsBook`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.exposition import start_http_server
+
+# The latency budget is 100 ms per frame: resolve finely below it and coarsely past it.
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+STAGES = ("decode", "queue", "detector", "recogniser", "end_to_end")
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.frames_received = Counter("anpr_frames_received", "Frames read from clients.", registry=r)
+        self.frames_answered = Counter(
+            "anpr_frames_answered",
+            "Frames answered, by status and reason code (every received frame once).",
+            ["status", "reason"],
+            registry=r,
+        )
+        self.frames_processed = Counter("anpr_frames_processed", "Frames that went through the models.", registry=r)
+        self.plate_reads = Counter("anpr_plate_reads", "Plate reads returned.", registry=r)
+        self.active_streams = Gauge("anpr_active_streams", "Open StreamFrames calls.", registry=r)
+        self.active_cameras = Gauge("anpr_active_cameras", "Cameras that sent a frame in the last minute.", registry=r)
+        self.queued_frames = Gauge("anpr_scheduler_queued_frames", "Frames waiting in the scheduler.", registry=r)
+        self.frames_in_flight = Gauge(
+            "anpr_frames_in_flight", "Frames taken for a batch and not yet answered.", registry=r
+        )
+        self.batch_size = Histogram(
+            "anpr_batch_size",
+            "Frames (detector) or plates (recogniser) per model call.",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.stage_latency = Histogram(
+            "anpr_stage_latency_seconds",
+            "Time per frame in each stage.",
+            ["stage"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.backend_errors = Counter(
+            "anpr_backend_errors",
+            "Model calls that failed (e.g. Triton unavailable).",
+            ["backend", "model"],
+            registry=r,
+        )
+        self.model = Info("anpr_model", "Model versions in use.", ["model"], registry=r)
+        for stage in STAGES:
+            self.stage_latency.labels(stage)
+        self._http = None
+
+    def set_models(self, backend: str, versions: tuple[str, str]) -> None:
+        for model_version in versions:
+            model, version = model_version.split(":")
+            self.model.labels(model).info({"version": version, "backend": backend})
+
+    def frame_answered(
+        self, status: str, reason: str, decode_ms: float, queue_ms: float, total_ms: float, reads: int
+    ) -> None:
+        self.frames_answered.labels(status, reason or "none").inc()
+        if status == "PROCESSED":
+            self.frames_processed.inc()
+            self.plate_reads.inc(reads)
+            self.stage_latency.labels("decode").observe(decode_ms / 1000)
+            self.stage_latency.labels("queue").observe(queue_ms / 1000)
+            self.stage_latency.labels("end_to_end").observe(total_ms / 1000)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def serve(self, host: str, port: int) -> int:
+        """Serves /metrics over HTTP on a thread; returns the port (0 picks a free one)."""
+        self._http, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(self._http.server_port)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
