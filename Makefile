@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-# Fonts the synthetic plate generator draws with (Debian packages; matplotlib's are the fallback).
-SYSTEM_PACKAGES := fonts-liberation fonts-urw-base35 fonts-freefont-ttf fonts-roboto-unhinted fonts-dejavu-core
+# Fonts the synthetic plate generator draws with (matplotlib's are the fallback) and Prometheus +
+# promtool for the observability tests.
+SYSTEM_PACKAGES := fonts-liberation fonts-urw-base35 fonts-freefont-ttf fonts-roboto-unhinted fonts-dejavu-core prometheus
 
 .PHONY: demo test lint system-packages clean
 

@@ -31,3 +31,19 @@ def camera_frames():
     from anpr_training.synth import generate_frame
 
     return [generate_frame(HOLD_OUT_SEED + 1, index, frame_size=(1280, 720)) for index in range(12)]
+
+
+@pytest.fixture(scope="session")
+def triton_server():
+    """The server with a real local Triton (started once per session: Triton takes seconds to load)."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from anpr.config import Settings
+    from tests.serving import RunningServer
+
+    server = RunningServer(Settings(port=0, metrics_port=0, backend="triton"))
+    check = health_pb2_grpc.HealthStub(server.channel).Check
+    server.status_before_ready = check(health_pb2.HealthCheckRequest(), timeout=5).status
+    server.wait_ready()
+    yield server
+    server.stop()

@@ -155,3 +155,12 @@ def test_a_real_prometheus_scrapes_the_server_and_promql_sees_the_counts(
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_anpr_stats_prints_the_cameras(observed: RunningServer, capsys) -> None:
+    from anpr.cli import main
+
+    assert main(["stats", "--address", f"127.0.0.1:{observed.port}"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"cam-{k}" in out for k in range(3))
+    assert main(["stats", "--address", "127.0.0.1:1"]) == 2

@@ -17,7 +17,6 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anpr.api.v1 import anpr_pb2
-from anpr.config import Settings
 from anpr.inference.backend import OnnxRuntimeBackend
 from tests.serving import RunningServer, frame, status_name, stream
 
@@ -27,15 +26,6 @@ GRPCURL = Path(sys.executable).parent / "grpcurl"
 def health_status(server: RunningServer, service: str = "") -> int:
     stub = health_pb2_grpc.HealthStub(server.channel)
     return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
-
-
-@pytest.fixture(scope="module")
-def triton_server():
-    server = RunningServer(Settings(port=0, metrics_port=0, backend="triton"))
-    server.status_before_ready = health_status(server)  # Triton takes seconds to load the models
-    server.wait_ready()
-    yield server
-    server.stop()
 
 
 def test_health_is_not_serving_until_the_models_are_ready(triton_server: RunningServer) -> None:

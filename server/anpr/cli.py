@@ -117,6 +117,32 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stats(args: argparse.Namespace) -> int:
+    import grpc
+
+    from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
+
+    with grpc.insecure_channel(args.address) as channel:
+        try:
+            stats = anpr_pb2_grpc.PlateRecognitionStub(channel).GetStats(
+                anpr_pb2.GetStatsRequest(camera_ids=args.camera), timeout=10
+            )
+        except grpc.RpcError as error:
+            print(f"error: {args.address}: {error.code().name} {error.details()}", file=sys.stderr)
+            return 2
+    print(f"queued {stats.queued_frames}, in flight {stats.frames_in_flight}, streams {stats.active_streams}")
+    print(
+        f"{'camera':<24} {'received':>9} {'processed':>9} {'dropped':>8} {'invalid':>8} {'failed':>7} "
+        f"{'age_s':>7} {'queued':>6} {'lag_ms':>7}"
+    )
+    for c in sorted(stats.cameras, key=lambda c: -c.last_frame_age_s):
+        print(
+            f"{c.camera_id:<24} {c.received:>9} {c.processed:>9} {c.dropped:>8} {c.invalid:>8} {c.failed:>7} "
+            f"{c.last_frame_age_s:>7.1f} {c.queued:>6} {c.last_latency_ms:>7.0f}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anpr", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
@@ -129,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--backend", choices=["triton", "onnxruntime"])
     serve.add_argument("--triton-url", help="use this Triton (host:port, gRPC) instead of starting one")
     serve.set_defaults(handler=_serve)
+
+    stats = commands.add_parser("stats", help="per-camera counters of a running server (GetStats)")
+    stats.add_argument("--address", default="127.0.0.1:50051")
+    stats.add_argument("--camera", action="append", default=[], help="only this camera (repeatable)")
+    stats.set_defaults(handler=_stats)
 
     models = commands.add_parser("models", help="train, export, evaluate models; make synthetic data")
     model_commands = models.add_subparsers(dest="models_command", required=True)
