@@ -143,6 +143,28 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_models(args: argparse.Namespace) -> int:
+    from anpr_benchmarks.model_versions import format_table, run
+
+    files = (args.detector, args.recogniser) if args.detector and args.recogniser else None
+    if bool(args.detector) != bool(args.recogniser):
+        print("error: give both --detector and --recogniser, or neither", file=sys.stderr)
+        return 2
+    payload = run(
+        args.model_repository,
+        args.labelled,
+        args.backend or ["onnxruntime", "triton"],
+        files,
+        tuple(args.batch_sizes),
+        args.budget_s,
+        args.out,
+        args.name,
+    )
+    print(format_table(payload))
+    print(f"wrote {args.out / args.name}.json and .png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anpr", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
@@ -160,6 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--address", default="127.0.0.1:50051")
     stats.add_argument("--camera", action="append", default=[], help="only this camera (repeatable)")
     stats.set_defaults(handler=_stats)
+
+    bench = commands.add_parser("bench", help="benchmarks (results in benchmarks/results/)")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    bench_models = bench_commands.add_parser("models", help="accuracy and speed per model version and backend")
+    bench_models.add_argument("--model-repository", type=Path, default=SOURCE_MODEL_REPOSITORY)
+    bench_models.add_argument("--detector", type=Path, help="an ONNX file to compare instead of the repository")
+    bench_models.add_argument("--recogniser", type=Path)
+    bench_models.add_argument("--labelled", type=Path, help="labelled set (default: 60 fresh synthetic frames)")
+    bench_models.add_argument("--backend", action="append", choices=["onnxruntime", "triton"])
+    bench_models.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
+    bench_models.add_argument("--budget-s", type=float, default=2.0, help="seconds per measured point")
+    bench_models.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
+    bench_models.add_argument("--name", default="model_versions")
+    bench_models.set_defaults(handler=_bench_models)
 
     models = commands.add_parser("models", help="train, export, evaluate models; make synthetic data")
     model_commands = models.add_subparsers(dest="models_command", required=True)
