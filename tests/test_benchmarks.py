@@ -63,3 +63,32 @@ def test_model_benchmark_compares_given_onnx_files(
     assert main(args) == 0
     (result,) = json.loads((tmp_path / "files.json").read_text())["results"]
     assert result["candidate"] == "model+model"
+
+
+def test_feed_simulator_runs_loads_and_accounts_for_every_frame(tmp_path: Path) -> None:
+    args = [
+        "bench",
+        "feeds",
+        "--cameras",
+        "4",
+        "--seconds",
+        "2",
+        "--loads",
+        "0.5",
+        "2",
+        "--backend",
+        "onnxruntime",
+        "--workers",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "quick",
+    ]
+    assert main(args) == 0
+    payload = json.loads((tmp_path / "quick.json").read_text())
+    assert payload["capacity_fps"] > 0 and [r["load_vs_capacity"] for r in payload["runs"]] == [0.5, 2.0]
+    for run in payload["runs"]:
+        assert run["answered"] == run["sent"] == sum(run["statuses"].values())
+        assert 0 < run["jain_fairness"] <= 1 and run["latency_ms"]["p50"] > 0
+    assert (tmp_path / "quick.png").stat().st_size > 5_000

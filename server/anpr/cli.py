@@ -165,6 +165,15 @@ def _bench_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_feeds(args: argparse.Namespace) -> int:
+    from anpr_benchmarks.feeds import format_table, run
+
+    payload = run(args.cameras, args.seconds, args.backend, tuple(args.loads), args.workers, args.out, args.name)
+    print(format_table(payload))
+    print(f"wrote {args.out / args.name}.json and .png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anpr", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
@@ -196,6 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench_models.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
     bench_models.add_argument("--name", default="model_versions")
     bench_models.set_defaults(handler=_bench_models)
+
+    feeds = bench_commands.add_parser("feeds", help="simulated cameras over gRPC at, below and above capacity")
+    feeds.add_argument("--cameras", type=int, default=64, help="simulated camera feeds (up to 2,300)")
+    feeds.add_argument("--seconds", type=float, default=20.0, help="duration of each load")
+    feeds.add_argument("--loads", type=float, nargs="+", default=[0.5, 1.0, 2.0], help="multiples of capacity")
+    feeds.add_argument("--backend", choices=["triton", "onnxruntime"], default="triton")
+    feeds.add_argument("--workers", type=int, default=2, help="client processes")
+    feeds.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
+    feeds.add_argument("--name", default="feeds")
+    feeds.set_defaults(handler=_bench_feeds)
 
     models = commands.add_parser("models", help="train, export, evaluate models; make synthetic data")
     model_commands = models.add_subparsers(dest="models_command", required=True)
