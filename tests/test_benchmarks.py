@@ -92,3 +92,11 @@ def test_feed_simulator_runs_loads_and_accounts_for_every_frame(tmp_path: Path) 
         assert run["answered"] == run["sent"] == sum(run["statuses"].values())
         assert 0 < run["jain_fairness"] <= 1 and run["latency_ms"]["p50"] > 0
     assert (tmp_path / "quick.png").stat().st_size > 5_000
+
+
+def test_jain_index_known_values() -> None:
+    from anpr_benchmarks.feeds import jain_index
+
+    assert jain_index([0.5, 0.5, 0.5, 0.5]) == 1.0
+    assert jain_index([1.0, 0.0, 0.0, 0.0]) == 0.25
+    assert abs(jain_index([1.0, 0.5]) - 0.9) < 1e-12

@@ -86,3 +86,25 @@ def test_trainer_smoke_run_then_resume(model: str, tmp_path: Path) -> None:
     assert second["step"] == 2
     changed = [not torch.equal(first["model"][k], second["model"][k]) for k in first["model"]]
     assert any(changed)
+
+
+def test_train_cli_stops_early_without_exporting_then_fine_tunes(tmp_path: Path, capsys) -> None:
+    from anpr.cli import main
+
+    base = ["models", "train", "recogniser", "--steps", "2", "--batch-size", "2", "--samples", "4", "--threads", "1"]
+    first = tmp_path / "first"
+    assert main([*base, "--run-dir", str(first), "--stop-after", "1", "--output", str(tmp_path / "a.onnx")]) == 0
+    assert "run the same command again to resume" in capsys.readouterr().out
+    assert not (tmp_path / "a.onnx").exists()
+    tuned = tmp_path / "tuned"
+    args = [
+        *base,
+        "--run-dir",
+        str(tuned),
+        "--init-from",
+        str(first / "checkpoint.pt"),
+        "--output",
+        str(tmp_path / "b.onnx"),
+    ]
+    assert main(args) == 0
+    assert (tmp_path / "b.onnx").exists() and "exported recogniser" in capsys.readouterr().out

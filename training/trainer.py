@@ -39,6 +39,7 @@ class TrainingRun:
     threads: int = 1
     checkpoint_every: int = 100
     stop_after: int | None = None  # stop once this many steps are done; run again to resume
+    init_from: Path | None = None  # fine-tune: start from this checkpoint's weights (fresh schedule)
 
 
 RECIPES = {
@@ -101,6 +102,8 @@ def train_detector(run: TrainingRun) -> PlateDetector:
     generator = torch.Generator().manual_seed(run.seed)
     checkpoint = run.run_dir / "checkpoint.pt"
     start = load_checkpoint(checkpoint, model, optimiser, scheduler, generator)
+    if start == 0 and run.init_from is not None and not load_checkpoint(run.init_from, model):
+        raise FileNotFoundError(f"no checkpoint to fine-tune from at {run.init_from}")
     grid_hw = (images.shape[1] // DETECTOR_STRIDE, images.shape[2] // DETECTOR_STRIDE)
     model.train()
     progress = tqdm(
@@ -144,12 +147,14 @@ def recogniser_accuracy(model: PlateRecogniser, crops: np.ndarray, targets: np.n
 def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     torch.manual_seed(run.seed)
     crops, targets, lengths = recogniser_set(run.run_dir / "data", run.seed, run.samples, run.workers)
-    held_out = recogniser_set(run.run_dir / "data", run.seed + 1000, 1000, run.workers)
+    held_out = recogniser_set(run.run_dir / "data", run.seed + 1000, min(1000, run.samples), run.workers)
     model = PlateRecogniser()
     optimiser, scheduler = _optimiser(model, run)
     generator = torch.Generator().manual_seed(run.seed)
     checkpoint = run.run_dir / "checkpoint.pt"
     start = load_checkpoint(checkpoint, model, optimiser, scheduler, generator)
+    if start == 0 and run.init_from is not None and not load_checkpoint(run.init_from, model):
+        raise FileNotFoundError(f"no checkpoint to fine-tune from at {run.init_from}")
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     model.train()
     progress = tqdm(

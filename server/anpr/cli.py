@@ -58,7 +58,7 @@ def _models_train(args: argparse.Namespace) -> int:
     from anpr_training.trainer import RECIPES, TrainingRun, train
 
     recipe = dict(RECIPES[args.model])
-    for key in ("steps", "batch_size", "samples"):
+    for key in ("steps", "batch_size", "samples", "learning_rate"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
     run = TrainingRun(
@@ -67,6 +67,8 @@ def _models_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         threads=args.threads,
+        stop_after=args.stop_after,
+        init_from=args.init_from,
         **recipe,
     )
     model = train(run)
@@ -250,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--workers", type=int, default=1, help="processes generating data")
             command.add_argument("--threads", type=int, default=2, help="PyTorch threads")
             command.add_argument("--stop-after", type=int, help="stop after this many steps; run again to resume")
+            command.add_argument("--init-from", type=Path, help="fine-tune from this checkpoint (new schedule)")
+            command.add_argument("--learning-rate", type=float)
             command.add_argument("--no-export", action="store_true")
     return parser
 
