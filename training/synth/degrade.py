@@ -57,13 +57,16 @@ def apply_camera(
     conditions: CameraConditions,
     plate_mask: np.ndarray,
     min_plate_height: float,
+    camera_width: int | None = None,
 ) -> tuple[np.ndarray, bytes]:
     """Degrades an RGB frame as a roadside camera would; returns (decoded RGB, JPEG bytes).
 
     Blur is capped relative to the smallest plate so labels stay legible: a plate a human could
-    not read is not a fair label.
+    not read is not a fair label. `camera_width` is the width of the whole camera frame when
+    `image` is only a patch of one, so blur and glare keep the scale they have in full frames.
     """
     h, w = image.shape[:2]
+    scale = max((camera_width or w) / 1280, 0.6)
     frame = image.astype(np.float32)
     plate_weight = cv2.GaussianBlur(plate_mask, (0, 0), 1.5)[..., None]
     gain = conditions.ambient_gain + (conditions.plate_gain - conditions.ambient_gain) * plate_weight
@@ -76,14 +79,14 @@ def apply_camera(
     if conditions.glare:
         for _ in range(int(rng.integers(1, 4))):
             cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-            radius = rng.uniform(0.03, 0.15) * w
+            radius = rng.uniform(0.03, 0.15) * (camera_width or w)
             yy, xx = np.ogrid[:h, :w]
             blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * radius**2)).astype(np.float32)
             frame += blob[..., None] * rng.uniform(60, 200)
-    motion = min(conditions.motion_length * max(w / 1280, 0.6), 0.3 * min_plate_height)
+    motion = min(conditions.motion_length * scale, 0.3 * min_plate_height)
     if motion >= 2:
         frame = cv2.filter2D(frame, -1, _motion_kernel(motion, conditions.motion_angle))
-    defocus = min(conditions.defocus_sigma * max(w / 1280, 0.6), 0.06 * min_plate_height)
+    defocus = min(conditions.defocus_sigma * scale, 0.06 * min_plate_height)
     if defocus >= 0.3:
         frame = cv2.GaussianBlur(frame, (0, 0), defocus)
     frame += rng.normal(0, conditions.noise_sigma, frame.shape[:2])[..., None].astype(np.float32)

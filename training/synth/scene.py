@@ -260,14 +260,15 @@ def generate_frame(
 def generate_plate_crop(rng: np.random.Generator, box_jitter: float = 1.0) -> tuple[np.ndarray, str]:
     """One recogniser training sample: a plate drawn in a small scene patch, crop and label.
 
-    The patch goes through the same plate renderer, geometry and camera model as full frames,
-    at the plate's true pixel size, and is cut with the server's own `crop_plate` from a box
-    jittered like a detector's, so training sees what serving sees.
+    The patch goes through the same plate renderer, geometry, plate-size distribution and camera
+    model (at the scale of a whole frame from a sampled camera) as full frames, and is cut with the
+    server's own `crop_plate` from a box jittered like a detector's, so training sees what serving
+    sees.
     """
+    camera_width = FRAME_SIZES[int(rng.choice(len(FRAME_SIZES), p=FRAME_SIZE_WEIGHTS))][0]
     layout = choose_layout(rng)
     display = layout.text(rng)
-    plate_h = float(np.exp(rng.uniform(np.log(15), np.log(90))))
-    plate_h *= 1.25 if layout.aspect < 3 else 1.0
+    plate_h = _sample_plate_height(rng, camera_width) * (1.25 if layout.aspect < 3 else 1.0)
     plate_w = plate_h * layout.aspect
     offsets = plate_quad_offsets(rng, plate_w, plate_h)
     roll = float(np.arctan2(offsets[1, 1] - offsets[0, 1], offsets[1, 0] - offsets[0, 0]))
@@ -281,7 +282,7 @@ def generate_plate_crop(rng: np.random.Generator, box_jitter: float = 1.0) -> tu
     mask = warp_plate(image, render_plate(layout, display, rng), quad)
     if rng.random() < 0.1:
         occlude_plate(image, rng, quad)
-    image, _ = apply_camera(image, rng, conditions, mask, plate_h)
+    image, _ = apply_camera(image, rng, conditions, mask, plate_h, camera_width)
     x1, y1 = quad.min(axis=0)
     x2, y2 = quad.max(axis=0)
     bw, bh = x2 - x1, y2 - y1
