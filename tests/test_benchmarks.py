@@ -100,3 +100,58 @@ def test_jain_index_known_values() -> None:
     assert jain_index([0.5, 0.5, 0.5, 0.5]) == 1.0
     assert jain_index([1.0, 0.0, 0.0, 0.0]) == 0.25
     assert abs(jain_index([1.0, 0.5]) - 0.9) < 1e-12
+
+
+def test_overhead_benchmark_compares_server_and_bare_backend(tmp_path: Path) -> None:
+    args = [
+        "bench",
+        "overhead",
+        "--backend",
+        "onnxruntime",
+        "--batch-size",
+        "4",
+        "--seconds",
+        "2",
+        "--cameras",
+        "4",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "quick",
+    ]
+    assert main(args) == 0
+    payload = json.loads((tmp_path / "quick.json").read_text())
+    assert payload["bare_backend_fps"] > 0 and payload["server_fps"] > 0
+    assert payload["server_vs_bare"] == payload["server_fps"] / payload["bare_backend_fps"]
+    assert payload["null_model"]["frames_per_cpu_second"] > 0
+    assert payload["server_run"]["answered"] == payload["server_run"]["sent"]
+    assert (tmp_path / "quick.png").stat().st_size > 5_000
+
+
+def test_gpu_script_runs_on_the_cpu_and_writes_its_results(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu" / "run_gpu_bench.py"
+    subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--device",
+            "cpu",
+            "--batch-sizes",
+            "1",
+            "2",
+            "--iterations",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    payload = json.loads((tmp_path / "gpu_models_cpu.json").read_text())
+    assert {(r["model"], r["batch_size"]) for r in payload["results"]} == {
+        (m, n) for m in ("detector", "recogniser") for n in (1, 2)
+    }

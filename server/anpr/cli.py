@@ -176,6 +176,15 @@ def _bench_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_overhead(args: argparse.Namespace) -> int:
+    from anpr_benchmarks.overhead import format_table, run
+
+    payload = run(args.backend, args.batch_size, args.seconds, args.cameras, args.out, args.name)
+    print(format_table(payload))
+    print(f"wrote {args.out / args.name}.json and .png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anpr", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
@@ -185,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (default 9464; 0 picks one)")
-    serve.add_argument("--backend", choices=["triton", "onnxruntime"])
+    serve.add_argument("--backend", choices=["triton", "onnxruntime", "null"])
     serve.add_argument("--triton-url", help="use this Triton (host:port, gRPC) instead of starting one")
     serve.set_defaults(handler=_serve)
 
@@ -212,11 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
     feeds.add_argument("--cameras", type=int, default=64, help="simulated camera feeds (up to 2,300)")
     feeds.add_argument("--seconds", type=float, default=20.0, help="duration of each load")
     feeds.add_argument("--loads", type=float, nargs="+", default=[0.5, 1.0, 2.0], help="multiples of capacity")
-    feeds.add_argument("--backend", choices=["triton", "onnxruntime"], default="triton")
+    feeds.add_argument("--backend", choices=["triton", "onnxruntime", "null"], default="triton")
     feeds.add_argument("--workers", type=int, default=2, help="client processes")
     feeds.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
     feeds.add_argument("--name", default="feeds")
     feeds.set_defaults(handler=_bench_feeds)
+
+    overhead = bench_commands.add_parser("overhead", help="full server vs bare backend; null-model front-end cost")
+    overhead.add_argument("--backend", choices=["triton", "onnxruntime"], default="onnxruntime")
+    overhead.add_argument("--batch-size", type=int, default=16)
+    overhead.add_argument("--seconds", type=float, default=15.0)
+    overhead.add_argument("--cameras", type=int, default=32)
+    overhead.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
+    overhead.add_argument("--name", default="overhead")
+    overhead.set_defaults(handler=_bench_overhead)
 
     models = commands.add_parser("models", help="train, export, evaluate models; make synthetic data")
     model_commands = models.add_subparsers(dest="models_command", required=True)

@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 in containers")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port; 0 picks a free one")
-    backend: Literal["triton", "onnxruntime"] = "triton"
+    backend: Literal["triton", "onnxruntime", "null"] = Field(
+        "triton", description="null: no models, no plates (measures the front end's own cost)"
+    )
     triton_url: str | None = Field(None, description="host:port of Triton's gRPC; unset starts a local Triton")
     triton_exit_timeout_s: int = Field(5, ge=1)
     triton_ready_timeout_s: float = Field(120.0, gt=0)

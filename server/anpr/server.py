@@ -24,7 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from anpr.api.servicer import PlateRecognitionServicer
 from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
 from anpr.config import Settings
-from anpr.inference.backend import OnnxRuntimeBackend, PlateBackend
+from anpr.inference.backend import NullBackend, OnnxRuntimeBackend, PlateBackend
 from anpr.inference.triton_backend import TritonBackend
 from anpr.inference.triton_process import LocalTriton
 from anpr.observability import CameraStatsBook, ServerMetrics
@@ -60,6 +60,8 @@ class AnprServer:
         s = self.settings
         if s.backend == "onnxruntime":
             self.backend = OnnxRuntimeBackend(s.pipeline)
+        elif s.backend == "null":
+            self.backend = NullBackend()
         else:
             url = s.triton_url
             if url is None:

@@ -73,3 +73,27 @@ class OnnxRuntimeBackend:
     async def close(self) -> None:
         self._models = None
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class NullBackend:
+    """No model at all: finds no plates, instantly. Measures the front end's own cost (benchmarks)."""
+
+    name = "null"
+
+    async def start(self) -> None:
+        return None
+
+    async def ready(self) -> bool:
+        return True
+
+    def model_versions(self) -> tuple[str, str]:
+        return "plate_detector:null", "plate_recogniser:null"
+
+    async def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((len(images), 1, 4), np.float32), np.zeros((len(images), 1), np.float32)
+
+    async def recognise(self, crops: np.ndarray) -> np.ndarray:
+        return np.zeros((len(crops), 32, 37), np.float32)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,180 @@
+"""`anpr bench overhead`: what the server costs on top of the models, measured side by side.
+
+(a) the full server (`anpr serve`, overdriven by the feed simulator) against (b) the bare backend
+called directly with the same batch size and the same per-frame work (JPEG decode, letterbox,
+detector, crops, recogniser, decoding), in one run: the server's throughput as a ratio of the bare
+backend's. And the null model: the server with no models at all, whose processed frames per
+CPU-second of the server process is the front end's own cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from anpr.api.v1 import anpr_pb2
+from anpr.config import PipelineSettings
+from anpr.inference.backend import OnnxRuntimeBackend, PlateBackend
+from anpr.inference.pipeline import assemble_reads, detect_and_crop, prepare_detector_batch
+from anpr.inference.triton_backend import TritonBackend
+from anpr.inference.triton_process import LocalTriton
+from anpr.ingest.decode import decode_image
+from anpr_benchmarks.common import RESULTS, write_result
+from anpr_benchmarks.feeds import ServerProcess, run_load
+
+
+async def _bare(
+    backend: PlateBackend, jpegs: list[bytes], batch_size: int, seconds: float, concurrency: int, workers: int
+) -> float:
+    settings = PipelineSettings()
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(workers)
+    frames = [anpr_pb2.Frame(camera_id="c", encoded=j) for j in jpegs]
+    done = 0
+    deadline = time.monotonic() + seconds
+
+    async def worker(offset: int) -> None:
+        nonlocal done
+        k = offset
+        while time.monotonic() < deadline:
+            batch = [frames[(k + i) % len(frames)] for i in range(batch_size)]
+            k += batch_size
+            images = list(await asyncio.gather(*(loop.run_in_executor(executor, decode_image, f) for f in batch)))
+            prepared = await loop.run_in_executor(executor, prepare_detector_batch, images)
+            boxes, scores = await backend.detect(prepared.images)
+            detections, crops = await loop.run_in_executor(
+                executor, detect_and_crop, images, prepared, boxes, scores, settings
+            )
+            probs = await backend.recognise(crops) if len(crops) else None
+            await loop.run_in_executor(executor, assemble_reads, detections, probs)
+            done += batch_size
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(c * 7) for c in range(concurrency)))
+    executor.shutdown()
+    return done / (time.monotonic() - started)
+
+
+async def bare_throughput(backend_name: str, jpegs: list[bytes], batch_size: int, seconds: float) -> float:
+    settings = PipelineSettings()
+    triton = None
+    if backend_name == "onnxruntime":
+        backend: PlateBackend = OnnxRuntimeBackend(settings)
+    else:
+        triton = LocalTriton(settings.model_repository)
+        await triton.start()
+        backend = TritonBackend(triton.url, settings, timeout_s=60)
+    try:
+        await backend.start()
+        while not await backend.ready():
+            await asyncio.sleep(0.2)
+        # The server's defaults: 2 batches in flight, 2 worker threads.
+        return await _bare(backend, jpegs, batch_size, seconds, concurrency=2, workers=2)
+    finally:
+        await backend.close()
+        if triton:
+            await triton.stop()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(
+    backend: str,
+    batch_size: int,
+    seconds: float,
+    cameras: int,
+    out: Path = RESULTS,
+    name: str = "overhead",
+    frames: int = 16,
+) -> dict:
+    from anpr_training.synth import generate_frame
+
+    jpegs = [generate_frame(5000, k, frame_size=(1280, 720)).jpeg for k in range(frames)]
+    bare = asyncio.run(bare_throughput(backend, jpegs, batch_size, seconds))
+    env = {"ANPR_SCHEDULER__MAX_BATCH": str(batch_size), "ANPR_SCHEDULER__CAMERA_QUEUE_DEPTH": "2"}
+    server = ServerProcess(backend, env)
+    try:  # overdrive at twice the bare backend's rate so the server is never short of frames
+        full = run_load(
+            server.port, server.metrics_port, server.process.pid, cameras, 2 * bare / cameras, seconds, jpegs, workers=2
+        )
+    finally:
+        server.stop()
+    null_server = ServerProcess("null", env)
+    try:
+        cpu_before = _cpu_seconds(null_server.process.pid)
+        null = run_load(
+            null_server.port,
+            null_server.metrics_port,
+            null_server.process.pid,
+            cameras,
+            max(4 * bare, 400) / cameras,
+            seconds,
+            jpegs,
+            workers=2,
+        )
+        cpu = _cpu_seconds(null_server.process.pid) - cpu_before
+    finally:
+        null_server.stop()
+    processed_null = null["statuses"].get("PROCESSED", 0)
+    payload = {
+        "backend": backend,
+        "batch_size": batch_size,
+        "seconds": seconds,
+        "cameras": cameras,
+        "bare_backend_fps": bare,
+        "server_fps": full["processed_fps"],
+        "server_vs_bare": full["processed_fps"] / bare,
+        "server_run": full,
+        "null_model": {
+            "processed_fps": null["processed_fps"],
+            "server_cpu_seconds": cpu,
+            "frames_per_cpu_second": processed_null / cpu if cpu else None,
+            "run": null,
+        },
+    }
+    write_result(name, payload, out)
+    _plot(payload, out / f"{name}.png")
+    return payload
+
+
+def _plot(payload: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    axes[0].bar(
+        ["bare backend", "full server"], [payload["bare_backend_fps"], payload["server_fps"]], color=["#888", "#1f77b4"]
+    )
+    axes[0].set_ylabel("frames/s")
+    axes[0].set_title(f"{payload['backend']}, batch {payload['batch_size']}: ratio {payload['server_vs_bare']:.2f}")
+    per_core = payload["null_model"]["frames_per_cpu_second"] or 0
+    axes[1].bar(["null model"], [per_core], color="#2ca02c")
+    axes[1].axhline(10_000, color="red", linestyle="--", label="target 10,000")
+    axes[1].set_ylabel("frames per CPU-second of the server")
+    axes[1].set_title("front end's own cost")
+    axes[1].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def format_table(payload: dict) -> str:
+    null = payload["null_model"]
+    return "\n".join(
+        [
+            f"bare backend ({payload['backend']}, batch {payload['batch_size']}): "
+            f"{payload['bare_backend_fps']:.1f} frames/s",
+            f"full server, same batch size:  {payload['server_fps']:.1f} frames/s",
+            f"server / bare:                 {payload['server_vs_bare']:.3f} (target >= 0.85)",
+            f"null model: {null['processed_fps']:.1f} frames/s using {null['server_cpu_seconds']:.1f} CPU-s = "
+            f"{null['frames_per_cpu_second'] or 0:.0f} frames per CPU-second (target >= 10,000)",
+        ]
+    )
