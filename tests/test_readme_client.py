@@ -39,4 +39,5 @@ def test_readme_client_example_runs(camera_frames, tmp_path: Path) -> None:
         ).stdout.splitlines()
     finally:
         server.stop()
-    assert [line.split()[:3] for line in out] == [["gate-3", str(k), "PROCESSED"] for k in range(3)]
+    # Results come in no guaranteed order (batches run concurrently); each frame gets one.
+    assert sorted(line.split()[:3] for line in out) == [["gate-3", str(k), "PROCESSED"] for k in range(3)]

@@ -58,7 +58,8 @@ class PlateRecognitionServicer:
 
     def StreamFrames(self, request_iterator, context):
         """Long-lived, bidirectional: many cameras may share one stream. Every accepted Frame gets exactly
-        one FrameResult on the same stream (not necessarily in order across cameras). The server
+        one FrameResult on the same stream, in no guaranteed order (batches run concurrently): match
+        results to frames by (camera_id, sequence). The server
         reads more frames only while the stream has fewer than the configured frames unanswered, so a
         fast sender is paced by gRPC flow control. Under overload a camera's oldest frames are answered
         DROPPED_STALE first. After the client half-closes, the remaining results are sent, then the
