@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+
+from anpr.config import PipelineSettings
+from anpr.inference.backend import OnnxRuntimeBackend, PlateBackend
+from anpr.inference.triton_backend import TritonBackend
+from anpr.inference.triton_process import LocalTriton
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -35,3 +44,39 @@ def write_result(name: str, payload: dict, directory: Path = RESULTS) -> Path:
     path = directory / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
     return path
+
+
+@asynccontextmanager
+async def running_backend(
+    name: str, settings: PipelineSettings, ready_timeout_s: float = 120.0
+) -> AsyncIterator[PlateBackend]:
+    """A ready backend: ONNX Runtime in-process, or Triton started locally on the settings' repository."""
+    triton = None
+    if name == "onnxruntime":
+        backend: PlateBackend = OnnxRuntimeBackend(settings)
+    else:
+        triton = LocalTriton(settings.model_repository)
+        await triton.start()
+        backend = TritonBackend(triton.url, settings, timeout_s=60)
+    try:
+        await backend.start()
+        deadline = time.monotonic() + ready_timeout_s
+        while not await backend.ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not become ready")
+            await asyncio.sleep(0.2)
+        yield backend
+    finally:
+        await backend.close()
+        if triton:
+            await triton.stop()
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (benchmarks run without a display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

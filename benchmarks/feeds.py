@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from anpr_benchmarks.common import RESULTS, write_result
+from anpr_benchmarks.common import RESULTS, pyplot, write_result
 
 LATENCY_BUDGET_MS = 100.0
 
@@ -181,11 +181,7 @@ class ServerProcess:
 
 
 def plot(runs: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     offered = [r["offered_fps"] for r in runs]
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     axes[0].plot(offered, [r["processed_fps"] for r in runs], marker="o", label="processed")

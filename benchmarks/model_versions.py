@@ -20,13 +20,11 @@ from tqdm import tqdm
 
 from anpr.config import PipelineSettings
 from anpr.evaluation.evaluate import evaluate
-from anpr.inference.backend import OnnxRuntimeBackend, PlateBackend
+from anpr.inference.backend import PlateBackend
 from anpr.inference.onnxruntime_models import OnnxRuntimeModels
-from anpr.inference.triton_backend import TritonBackend
-from anpr.inference.triton_process import LocalTriton
 from anpr.vision.crop import RECOGNISER_INPUT_HW
 from anpr.vision.detection import DETECTOR_INPUT_HW
-from anpr_benchmarks.common import RESULTS, write_result
+from anpr_benchmarks.common import RESULTS, pyplot, running_backend, write_result
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 
@@ -101,34 +99,13 @@ async def _bench_candidate(
     accuracy = evaluate(labelled, models, settings, progress=True).metrics
     rows: list[dict] = []
     for name in backends:
-        triton = None
-        if name == "onnxruntime":
-            backend: PlateBackend = OnnxRuntimeBackend(settings.model_copy(update={"onnx_threads": 2}))
-        else:
-            triton = LocalTriton(candidate.repository)
-            await triton.start()
-            backend = TritonBackend(triton.url, settings, timeout_s=60)
-        try:
-            await backend.start()
-            deadline = time.monotonic() + 120
-            while not await backend.ready():
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} did not become ready")
-                await asyncio.sleep(0.2)
+        async with running_backend(name, settings.model_copy(update={"onnx_threads": 2})) as backend:
             rows += await speed(backend, batch_sizes, budget_s)
-        finally:
-            await backend.close()
-            if triton:
-                await triton.stop()
     return {"candidate": candidate.name, "accuracy": accuracy, "speed": rows}
 
 
 def plot(results: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, model, unit in ((axes[0], "detector", "frames/s"), (axes[1], "recogniser", "plates/s")):
         for result in results:

@@ -17,12 +17,10 @@ from pathlib import Path
 
 from anpr.api.v1 import anpr_pb2
 from anpr.config import PipelineSettings
-from anpr.inference.backend import OnnxRuntimeBackend, PlateBackend
+from anpr.inference.backend import PlateBackend
 from anpr.inference.pipeline import assemble_reads, detect_and_crop, prepare_detector_batch
-from anpr.inference.triton_backend import TritonBackend
-from anpr.inference.triton_process import LocalTriton
 from anpr.ingest.decode import decode_image
-from anpr_benchmarks.common import RESULTS, write_result
+from anpr_benchmarks.common import RESULTS, pyplot, running_backend, write_result
 from anpr_benchmarks.feeds import ServerProcess, run_load
 
 
@@ -59,24 +57,9 @@ async def _bare(
 
 
 async def bare_throughput(backend_name: str, jpegs: list[bytes], batch_size: int, seconds: float) -> float:
-    settings = PipelineSettings()
-    triton = None
-    if backend_name == "onnxruntime":
-        backend: PlateBackend = OnnxRuntimeBackend(settings)
-    else:
-        triton = LocalTriton(settings.model_repository)
-        await triton.start()
-        backend = TritonBackend(triton.url, settings, timeout_s=60)
-    try:
-        await backend.start()
-        while not await backend.ready():
-            await asyncio.sleep(0.2)
+    async with running_backend(backend_name, PipelineSettings()) as backend:
         # The server's defaults: 2 batches in flight, 2 worker threads.
         return await _bare(backend, jpegs, batch_size, seconds, concurrency=2, workers=2)
-    finally:
-        await backend.close()
-        if triton:
-            await triton.stop()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -144,11 +127,7 @@ def run(
 
 
 def _plot(payload: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     axes[0].bar(
         ["bare backend", "full server"], [payload["bare_backend_fps"], payload["server_fps"]], color=["#888", "#1f77b4"]
