@@ -101,13 +101,13 @@ class BatchDispatcher:
         self.scheduler = FrameScheduler(policy, self._on_drop)
         self._slots = asyncio.Semaphore(max_batches_in_flight)
         self._executor = ThreadPoolExecutor(cpu_threads, thread_name_prefix="pipeline")
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], int] = {}  # batch task -> frames in it
         self._loop_task: asyncio.Task[None] | None = None
 
     @property
     def frames_in_flight(self) -> int:
         """Frames taken from the scheduler whose batch has not finished."""
-        return sum(getattr(task, "frame_count", 0) for task in self._in_flight)
+        return sum(self._in_flight.values())
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="batch-dispatcher")
@@ -133,12 +133,11 @@ class BatchDispatcher:
                 self._slots.release()
                 return  # closed and empty
             task = asyncio.create_task(self._process(batch))
-            task.frame_count = len(batch)  # type: ignore[attr-defined]
-            self._in_flight.add(task)
+            self._in_flight[task] = len(batch)
             task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        self._in_flight.pop(task, None)
         self._slots.release()
 
     async def _decode(self, frames: list[PendingFrame], queue_ms: list[float]) -> tuple[list, list, list]:
