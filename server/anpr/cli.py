@@ -170,7 +170,16 @@ def _bench_models(args: argparse.Namespace) -> int:
 def _bench_feeds(args: argparse.Namespace) -> int:
     from anpr_benchmarks.feeds import format_table, run
 
-    payload = run(args.cameras, args.seconds, args.backend, tuple(args.loads), args.workers, args.out, args.name)
+    payload = run(
+        args.cameras,
+        args.seconds,
+        args.backend,
+        tuple(args.loads),
+        args.workers,
+        args.out,
+        args.name,
+        capacity_fps=args.capacity,
+    )
     print(format_table(payload))
     print(f"wrote {args.out / args.name}.json and .png")
     return 0
@@ -223,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     feeds.add_argument("--loads", type=float, nargs="+", default=[0.5, 1.0, 2.0], help="multiples of capacity")
     feeds.add_argument("--backend", choices=["triton", "onnxruntime", "null"], default="triton")
     feeds.add_argument("--workers", type=int, default=2, help="client processes")
+    feeds.add_argument("--capacity", type=float, help="frames/s to take as capacity instead of measuring it")
     feeds.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
     feeds.add_argument("--name", default="feeds")
     feeds.set_defaults(handler=_bench_feeds)
