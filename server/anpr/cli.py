@@ -194,6 +194,23 @@ def _bench_overhead(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_build(args: argparse.Namespace) -> int:
+    from anpr.deployment.repository import BuildOptions, TensorRTMissing, build_engines, render
+
+    options = BuildOptions(
+        target=args.target, version=args.version, int8=args.int8, calibration_dir=args.calibration_dir
+    )
+    for path in render(args.model_repository, args.output, options):
+        print(path)
+    if args.build and args.target == "tensorrt":
+        try:
+            build_engines(args.output)
+        except TensorRTMissing as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anpr", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
@@ -248,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="train, export, evaluate models; make synthetic data")
     model_commands = models.add_subparsers(dest="models_command", required=True)
+
+    build = model_commands.add_parser("build", help="render a deployable model repository (cpu or tensorrt)")
+    build.add_argument("--target", choices=["cpu", "tensorrt"], required=True)
+    build.add_argument("--output", type=Path, required=True)
+    build.add_argument("--model-repository", type=Path, default=SOURCE_MODEL_REPOSITORY)
+    build.add_argument("--version", type=int, default=1)
+    build.add_argument("--int8", action="store_true", help="also INT8 (with --calibration-dir caches)")
+    build.add_argument("--calibration-dir", type=Path)
+    build.add_argument("--build", action="store_true", help="run trtexec here (needs TensorRT)")
+    build.set_defaults(handler=_models_build)
 
     synth = model_commands.add_parser("synth", help="write a labelled synthetic image set")
     synth.add_argument("directory", type=Path)

@@ -1,0 +1,1 @@
+"""Deploy-time tooling: rendering the model repository for the serving target."""

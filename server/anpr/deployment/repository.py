@@ -1,0 +1,166 @@
+"""`anpr models build --target cpu|tensorrt`: renders a deployable Triton model repository.
+
+The source `model_repository/` (ONNX files, model cards) is the single source of truth. Targets:
+- `cpu`: Triton's own ONNX Runtime backend (`platform: "onnxruntime_onnx"`), CPU instance groups; runs
+  in the official Triton container with no Python.
+- `tensorrt`: `platform: "tensorrt_plan"` configs with GPU instance groups, dynamic batching with
+  preferred batch sizes, and warm-up; plus `build_engines.sh`, the exact `trtexec` commands that turn
+  each ONNX file into an FP16 (optionally INT8) plan with an optimisation profile covering batch
+  1..max. Plans are built on the GPU type that runs them (the Kubernetes init container runs the
+  script); `--build` runs it here and refuses clearly where TensorRT is not installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    input_name: str
+    input_dims: tuple[int, ...]  # without the batch dimension
+    outputs: tuple[tuple[str, tuple[int, ...]], ...]
+    max_batch: int
+    preferred: tuple[int, ...]
+
+
+MODELS = (
+    ModelSpec("plate_detector", "images", (1, 384, 640), (("boxes", (3840, 4)), ("scores", (3840,))), 64, (16, 32, 64)),
+    ModelSpec("plate_recogniser", "crops", (1, 32, 128), (("probs", (32, 37)),), 256, (64, 128, 256)),
+)
+
+
+class BuildOptions(BaseModel):
+    """How the deployable repository is rendered."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    target: str = Field(pattern="^(cpu|tensorrt)$")
+    version: int = Field(1, ge=1)
+    gpu_instances: int = Field(2, ge=1, description="model instances per GPU (overlap copies and compute)")
+    cpu_instances: int = Field(1, ge=1)
+    max_queue_delay_us: int = Field(500, ge=0)
+    int8: bool = False
+    calibration_dir: Path | None = None  # frames for INT8 calibration (e.g. `anpr models synth`)
+    workspace_mib: int = Field(4096, ge=256)
+
+
+class TensorRTMissing(RuntimeError):
+    """trtexec is not available: build the plans where TensorRT is (the Triton container)."""
+
+
+def _dims(dims: tuple[int, ...]) -> str:
+    return ", ".join(str(d) for d in dims)
+
+
+def render_config(spec: ModelSpec, options: BuildOptions) -> str:
+    """config.pbtxt for one model on the chosen target."""
+    if options.target == "tensorrt":
+        header = 'platform: "tensorrt_plan"\ndefault_model_filename: "model.plan"'
+        instances = f"instance_group [ {{ kind: KIND_GPU, count: {options.gpu_instances} }} ]"
+    else:
+        header = 'platform: "onnxruntime_onnx"\ndefault_model_filename: "model.onnx"'
+        instances = f"instance_group [ {{ kind: KIND_CPU, count: {options.cpu_instances} }} ]"
+    outputs = ",\n".join(
+        f'  {{ name: "{name}", data_type: TYPE_FP32, dims: [ {_dims(dims)} ] }}' for name, dims in spec.outputs
+    )
+    warmup = "\n".join(
+        f'''model_warmup [ {{
+  name: "batch_{batch}"
+  batch_size: {batch}
+  inputs {{
+    key: "{spec.input_name}"
+    value: {{ data_type: TYPE_FP32, dims: [ {_dims(spec.input_dims)} ], zero_data: true }}
+  }}
+}} ]'''
+        for batch in (1, spec.max_batch)
+    )
+    return f'''# Rendered by `anpr models build --target {options.target}` from model_repository/; do not edit.
+name: "{spec.name}"
+{header}
+max_batch_size: {spec.max_batch}
+input [
+  {{ name: "{spec.input_name}", data_type: TYPE_FP32, dims: [ {_dims(spec.input_dims)} ] }}
+]
+output [
+{outputs}
+]
+{instances}
+dynamic_batching {{
+  preferred_batch_size: [ {_dims(spec.preferred)} ]
+  max_queue_delay_microseconds: {options.max_queue_delay_us}
+}}
+version_policy: {{ specific: {{ versions: [ {options.version} ] }} }}
+{warmup}
+'''
+
+
+def trtexec_command(spec: ModelSpec, options: BuildOptions, onnx: str, plan: str) -> list[str]:
+    """The exact trtexec invocation for one model: FP16 (+INT8), profile over batch 1..max."""
+    shape = "x".join(str(d) for d in spec.input_dims)
+    opt = spec.preferred[0]
+    command = [
+        "trtexec",
+        f"--onnx={onnx}",
+        f"--saveEngine={plan}",
+        "--fp16",
+        f"--minShapes={spec.input_name}:1x{shape}",
+        f"--optShapes={spec.input_name}:{opt}x{shape}",
+        f"--maxShapes={spec.input_name}:{spec.max_batch}x{shape}",
+        f"--memPoolSize=workspace:{options.workspace_mib}M",
+    ]
+    if options.int8:
+        command.append("--int8")
+        if options.calibration_dir is not None:
+            command.append(f"--calib={options.calibration_dir / (spec.name + '.cache')}")
+    return command
+
+
+def render(source: Path, output: Path, options: BuildOptions) -> list[Path]:
+    """Writes the repository for `options.target` to `output`; returns the files written."""
+    written: list[Path] = []
+    script = [
+        "#!/usr/bin/env bash",
+        "# Builds the TensorRT plans on this GPU (run by the init container).",
+        "set -euo pipefail",
+        'cd "$(dirname "$0")"',
+    ]
+    for spec in MODELS:
+        onnx_source = source / spec.name / str(options.version) / "model.onnx"
+        if not onnx_source.exists():
+            raise FileNotFoundError(f"no ONNX model at {onnx_source}")
+        version_dir = output / spec.name / str(options.version)
+        version_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(onnx_source, version_dir / "model.onnx")
+        written.append(version_dir / "model.onnx")
+        config = output / spec.name / "config.pbtxt"
+        config.write_text(render_config(spec, options))
+        written.append(config)
+        card = source / spec.name / "model_card.md"
+        if card.exists():
+            shutil.copy2(card, output / spec.name / "model_card.md")
+        if options.target == "tensorrt":
+            onnx, plan = f"{spec.name}/{options.version}/model.onnx", f"{spec.name}/{options.version}/model.plan"
+            script.append(" ".join(trtexec_command(spec, options, onnx, plan)))
+    if options.target == "tensorrt":
+        path = output / "build_engines.sh"
+        path.write_text("\n".join(script) + "\n")
+        path.chmod(0o755)
+        written.append(path)
+    return written
+
+
+def build_engines(output: Path) -> None:
+    """Runs build_engines.sh here; refuses clearly without TensorRT."""
+    if shutil.which("trtexec") is None:
+        raise TensorRTMissing(
+            "trtexec (TensorRT) is not installed here: run build_engines.sh in the Triton/TensorRT container "
+            "on the GPU that will serve the plans (the Kubernetes init container does this)"
+        )
+    subprocess.run([str(output / "build_engines.sh")], check=True)

@@ -1,0 +1,65 @@
+"""`anpr models build`: rendered Triton configs are valid ModelConfig messages with the right settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from anpr.cli import main
+from anpr.deployment.repository import MODELS, BuildOptions, render_config, trtexec_command
+
+
+def parse(text: str) -> model_config_pb2.ModelConfig:
+    return text_format.Parse(text, model_config_pb2.ModelConfig())
+
+
+@pytest.mark.parametrize("name", ["plate_detector", "plate_recogniser"])
+def test_source_cpu_configs_are_valid(name: str, model_repository: Path) -> None:
+    config = parse((model_repository / name / "config.pbtxt").read_text())
+    assert config.name == name and config.backend == "python" and config.max_batch_size > 0
+    assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
+    assert config.HasField("dynamic_batching")
+
+
+def test_tensorrt_configs_use_plans_on_gpus_with_batching_and_warmup() -> None:
+    options = BuildOptions(target="tensorrt", gpu_instances=3)
+    for spec in MODELS:
+        config = parse(render_config(spec, options))
+        assert config.platform == "tensorrt_plan" and config.default_model_filename == "model.plan"
+        assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
+        assert config.instance_group[0].count == 3
+        assert list(config.dynamic_batching.preferred_batch_size) == list(spec.preferred)
+        assert max(spec.preferred) == config.max_batch_size == spec.max_batch
+        assert [w.batch_size for w in config.model_warmup] == [1, spec.max_batch]
+        assert list(config.version_policy.specific.versions) == [1]
+
+
+def test_cpu_target_uses_tritons_onnxruntime_backend() -> None:
+    config = parse(render_config(MODELS[0], BuildOptions(target="cpu", cpu_instances=2)))
+    assert config.platform == "onnxruntime_onnx" and config.default_model_filename == "model.onnx"
+    assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
+    assert [w.batch_size for w in config.model_warmup] == [1, MODELS[0].max_batch]
+
+
+def test_trtexec_command_covers_batch_one_to_max_in_fp16() -> None:
+    detector = MODELS[0]
+    command = trtexec_command(detector, BuildOptions(target="tensorrt"), "d.onnx", "d.plan")
+    assert command[:4] == ["trtexec", "--onnx=d.onnx", "--saveEngine=d.plan", "--fp16"]
+    assert "--minShapes=images:1x1x384x640" in command and "--maxShapes=images:64x1x384x640" in command
+    assert "--int8" not in command
+    int8 = trtexec_command(detector, BuildOptions(target="tensorrt", int8=True, calibration_dir=Path("/c")), "d", "p")
+    assert "--int8" in int8 and "--calib=/c/plate_detector.cache" in int8
+
+
+def test_build_renders_the_repository_and_refuses_to_build_plans_without_tensorrt(tmp_path: Path, capsys) -> None:
+    assert main(["models", "build", "--target", "tensorrt", "--output", str(tmp_path / "trt")]) == 0
+    script = (tmp_path / "trt" / "build_engines.sh").read_text()
+    assert script.count("trtexec ") == 2
+    for spec in MODELS:
+        assert (tmp_path / "trt" / spec.name / "1" / "model.onnx").exists()
+        assert (tmp_path / "trt" / spec.name / "model_card.md").exists()
+    assert main(["models", "build", "--target", "tensorrt", "--output", str(tmp_path / "x"), "--build"]) == 2
+    assert "TensorRT" in capsys.readouterr().err
