@@ -1,0 +1,91 @@
+"""Kubernetes manifests: every overlay renders offline, validates strictly, and keeps its invariants."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+K8S = Path(__file__).resolve().parents[1] / "k8s"
+RULES = Path(__file__).resolve().parents[1] / "deploy" / "observability" / "recording_rules.yml"
+OVERLAYS = ["cpu-dev", "gpu-prod"]
+KUBECTL = shutil.which("kubectl")
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl (for kubectl kustomize) is not installed")
+
+
+def render(overlay: str) -> list[dict]:
+    out = subprocess.run(
+        [KUBECTL, "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
+    return [(d["metadata"]["name"], d["spec"]["template"]) for d in docs if d["kind"] == "Deployment"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_validates_strictly_against_a_current_kubernetes(overlay: str, tmp_path: Path) -> None:
+    rendered = tmp_path / f"{overlay}.yaml"
+    rendered.write_text(yaml.safe_dump_all(render(overlay)))
+    validate = Path(sys.executable).parent / "kubernetes-validate"
+    result = subprocess.run(
+        [str(validate), "--strict", "--quiet", str(rendered)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_containers_have_probes_limits_and_pinned_images(overlay: str) -> None:
+    for name, template in pod_specs(render(overlay)):
+        spec = template["spec"]
+        for container in spec["containers"]:
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert probe in container, f"{name}/{container['name']} has no {probe}"
+        for container in spec["containers"] + spec.get("initContainers", []):
+            assert {"cpu", "memory"} <= container["resources"]["limits"].keys(), f"{name}/{container['name']}"
+            image = container["image"]
+            assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pod_disruption_budgets_select_running_pods(overlay: str) -> None:
+    docs = render(overlay)
+    labels = [template["metadata"]["labels"] for _, template in pod_specs(docs)]
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    assert len(budgets) == 2
+    for budget in budgets:
+        wanted = budget["spec"]["selector"]["matchLabels"]
+        assert any(wanted.items() <= pod.items() for pod in labels), budget["metadata"]["name"]
+
+
+def test_gpu_prod_runs_triton_on_gpus_with_engines_built_in_an_init_container() -> None:
+    docs = render("gpu-prod")
+    triton = dict(pod_specs(docs))["triton"]["spec"]
+    assert triton["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert any(t["key"] == "nvidia.com/gpu" for t in triton["tolerations"])
+    assert [c["name"] for c in triton["initContainers"]] == ["model-repository", "build-engines"]
+    assert "build_engines.sh" in " ".join(triton["initContainers"][1]["command"])
+    assert {v["name"] for v in triton["volumes"]} >= {"models", "dshm"}
+    args = " ".join(triton["containers"][0]["args"])
+    exit_timeout = int(args.split("--exit-timeout-secs=")[1].split()[0])
+    assert exit_timeout < triton["terminationGracePeriodSeconds"]
+
+
+def test_autoscaling_metrics_exist() -> None:
+    docs = render("gpu-prod")
+    recorded = {rule["record"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]}
+    adapter = yaml.safe_load(
+        next(d for d in docs if d["metadata"]["name"] == "anpr-prometheus-adapter-rules")["data"]["rules.yaml"]
+    )
+    exposed = {rule["name"]["as"]: rule["seriesQuery"] for rule in adapter["externalRules"]}
+    hpas = {d["metadata"]["name"]: d for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+    assert set(hpas) == {"triton", "anpr-frontend"}
+    for metric in hpas["triton"]["spec"]["metrics"]:
+        name = metric["external"]["metric"]["name"]
+        assert exposed[name] in recorded, f"{name} is not backed by a recording rule"
+    assert hpas["anpr-frontend"]["spec"]["metrics"][0]["resource"]["name"] == "cpu"
