@@ -80,3 +80,10 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(figure: Any, path: Path) -> None:
+    """Writes a benchmark plot as PNG and releases it."""
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot().close(figure)

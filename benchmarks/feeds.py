@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from anpr_benchmarks.common import RESULTS, pyplot, write_result
+from anpr_benchmarks.common import RESULTS, pyplot, save_figure, write_result
 
 LATENCY_BUDGET_MS = 100.0
 
@@ -206,9 +206,7 @@ def plot(runs: list[dict], path: Path) -> None:
         ax.set_xlabel("offered frames/s")
         ax.grid(alpha=0.3)
         ax.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def run(

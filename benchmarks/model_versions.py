@@ -24,7 +24,7 @@ from anpr.inference.backend import PlateBackend
 from anpr.inference.onnxruntime_models import OnnxRuntimeModels
 from anpr.vision.crop import RECOGNISER_INPUT_HW
 from anpr.vision.detection import DETECTOR_INPUT_HW
-from anpr_benchmarks.common import RESULTS, pyplot, running_backend, write_result
+from anpr_benchmarks.common import RESULTS, pyplot, running_backend, save_figure, write_result
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 
@@ -123,9 +123,7 @@ def plot(results: list[dict], path: Path) -> None:
         ax.set_title(f"plate_{model} throughput")
         ax.grid(alpha=0.3)
         ax.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def run(

@@ -20,7 +20,7 @@ from anpr.config import PipelineSettings
 from anpr.inference.backend import PlateBackend
 from anpr.inference.pipeline import assemble_reads, detect_and_crop, prepare_detector_batch
 from anpr.ingest.decode import decode_image
-from anpr_benchmarks.common import RESULTS, pyplot, running_backend, write_result
+from anpr_benchmarks.common import RESULTS, pyplot, running_backend, save_figure, write_result
 from anpr_benchmarks.feeds import ServerProcess, run_load
 
 
@@ -140,9 +140,7 @@ def _plot(payload: dict, path: Path) -> None:
     axes[1].set_ylabel("frames per CPU-second of the server")
     axes[1].set_title("front end's own cost")
     axes[1].legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def format_table(payload: dict) -> str:
