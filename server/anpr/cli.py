@@ -211,6 +211,50 @@ def _models_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from anpr.deployment.sizing import measure, plan, plot_simulation, simulate
+
+    measured = measure(args.results)
+    result = plan(args.cameras, args.fps, measured)
+    print(f"{args.cameras} cameras x {args.fps:g} frames/s = {result['frames_per_second']:.0f} frames/s")
+    print(f"ingest bandwidth: {result['ingest_gbit_per_s']:.2f} Gbit/s ({result['frame_kib']:.0f} KiB a frame)")
+    print(f"front-end pods: {result['frontend_pods']}")
+    print(f"GPUs: {result['gpus'] if result['gpus'] is not None else 'not derivable from measurements yet'}")
+    for note in result["notes"]:
+        print(f"  - {note}")
+    for name, source in result["sources"].items():
+        print(f"  source {name}: {source}")
+    if args.simulate:
+        pod_fps = args.pod_fps or measured.gpu_frames_per_s
+        if not pod_fps:
+            print(
+                "error: no measured GPU throughput to simulate with; give --pod-fps (frames/s a Triton pod "
+                "serves) and say where it came from",
+                file=sys.stderr,
+            )
+            return 2
+        sim = simulate(result["frames_per_second"], pod_fps)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "plan_simulation.json").write_text(
+            json.dumps(
+                {
+                    "plan": result,
+                    "simulation": {
+                        k: v for k, v in sim.items() if k not in ("t_minutes", "offered_fps", "ready_pods", "pods")
+                    },
+                },
+                indent=2,
+            )
+        )
+        plot_simulation(sim, args.out / "plan_simulation.png")
+        print(
+            f"one simulated day at {pod_fps:.0f} frames/s a pod: {sim['frames_dropped']:.0f} of "
+            f"{sim['frames_offered']:.0f} frames dropped, {sim['gpu_hours']:.0f} pod-hours, peak {max(sim['pods'])} "
+            f"pods; wrote {args.out / 'plan_simulation.json'} and .png"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anpr", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
@@ -223,6 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--backend", choices=["triton", "onnxruntime", "null"])
     serve.add_argument("--triton-url", help="use this Triton (host:port, gRPC) instead of starting one")
     serve.set_defaults(handler=_serve)
+
+    plan = commands.add_parser("plan", help="size a deployment from the latest benchmark results")
+    plan.add_argument("--cameras", type=int, default=2300)
+    plan.add_argument("--fps", type=float, default=10.0, help="frames per second per camera at peak")
+    plan.add_argument("--results", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
+    plan.add_argument("--simulate", action="store_true", help="replay a day of traffic through the HPA")
+    plan.add_argument("--pod-fps", type=float, help="frames/s per Triton pod (default: the measured GPU number)")
+    plan.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
+    plan.set_defaults(handler=_plan)
 
     stats = commands.add_parser("stats", help="per-camera counters of a running server (GetStats)")
     stats.add_argument("--address", default="127.0.0.1:50051")
