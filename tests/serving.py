@@ -63,11 +63,3 @@ def collect(call) -> tuple[list[anpr_pb2.FrameResult], grpc.StatusCode]:
     except grpc.RpcError as error:
         return results, error.code()
     return results, grpc.StatusCode.OK
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -115,7 +115,7 @@ def test_get_stats_lists_per_camera_counts(observed: RunningServer) -> None:
 def test_a_real_prometheus_scrapes_the_server_and_promql_sees_the_counts(
     observed: RunningServer, tmp_path: Path
 ) -> None:
-    from tests.serving import free_port
+    from anpr.inference.triton_process import free_port
 
     port = free_port()
     config = tmp_path / "prometheus.yml"

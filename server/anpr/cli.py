@@ -10,6 +10,7 @@ from pathlib import Path
 
 from anpr.config import SOURCE_MODEL_REPOSITORY, load_settings
 
+BENCHMARK_RESULTS = SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results"
 MODEL_FOLDERS = {"detector": "plate_detector", "recogniser": "plate_recogniser"}
 
 
@@ -271,10 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="size a deployment from the latest benchmark results")
     plan.add_argument("--cameras", type=int, default=2300)
     plan.add_argument("--fps", type=float, default=10.0, help="frames per second per camera at peak")
-    plan.add_argument("--results", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
+    plan.add_argument("--results", type=Path, default=BENCHMARK_RESULTS)
     plan.add_argument("--simulate", action="store_true", help="replay a day of traffic through the HPA")
     plan.add_argument("--pod-fps", type=float, help="frames/s per Triton pod (default: the measured GPU number)")
-    plan.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
+    plan.add_argument("--out", type=Path, default=BENCHMARK_RESULTS)
     plan.set_defaults(handler=_plan)
 
     stats = commands.add_parser("stats", help="per-camera counters of a running server (GetStats)")
@@ -292,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_models.add_argument("--backend", action="append", choices=["onnxruntime", "triton"])
     bench_models.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
     bench_models.add_argument("--budget-s", type=float, default=2.0, help="seconds per measured point")
-    bench_models.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
+    bench_models.add_argument("--out", type=Path, default=BENCHMARK_RESULTS)
     bench_models.add_argument("--name", default="model_versions")
     bench_models.set_defaults(handler=_bench_models)
 
@@ -303,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     feeds.add_argument("--backend", choices=["triton", "onnxruntime", "null"], default="triton")
     feeds.add_argument("--workers", type=int, default=2, help="client processes")
     feeds.add_argument("--capacity", type=float, help="frames/s to take as capacity instead of measuring it")
-    feeds.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
+    feeds.add_argument("--out", type=Path, default=BENCHMARK_RESULTS)
     feeds.add_argument("--name", default="feeds")
     feeds.set_defaults(handler=_bench_feeds)
 
@@ -312,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     overhead.add_argument("--batch-size", type=int, default=16)
     overhead.add_argument("--seconds", type=float, default=15.0)
     overhead.add_argument("--cameras", type=int, default=32)
-    overhead.add_argument("--out", type=Path, default=SOURCE_MODEL_REPOSITORY.parent / "benchmarks" / "results")
+    overhead.add_argument("--out", type=Path, default=BENCHMARK_RESULTS)
     overhead.add_argument("--name", default="overhead")
     overhead.set_defaults(handler=_bench_overhead)
 

@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -15,6 +14,7 @@ from anpr.config import PipelineSettings
 from anpr.evaluation.labelled_set import LabelError, LabelledImage, iter_labelled_set
 from anpr.evaluation.metrics import Tally
 from anpr.inference.pipeline import PlateModels, read_plates
+from anpr.ingest.decode import InvalidFrame, decode_encoded
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,11 @@ class EvaluationReport:
 
 
 def _load_rgb(path: Path) -> np.ndarray | None:
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """The image as the server would decode it, or None if it does not decode."""
+    try:
+        return decode_encoded(path.read_bytes())
+    except InvalidFrame:
+        return None
 
 
 def evaluate(

@@ -27,7 +27,7 @@ class TritonNotInstalled(RuntimeError):
     """The nvidia-pytriton wheel (which carries tritonserver) is not installed."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -48,9 +48,9 @@ class LocalTriton:
         self.model_repository = model_repository
         self.exit_timeout_s = exit_timeout_s
         self.restart_delay_s = restart_delay_s
-        self.grpc_port = _free_port()
-        self.http_port = _free_port()
-        self.metrics_port = _free_port()
+        self.grpc_port = free_port()
+        self.http_port = free_port()
+        self.metrics_port = free_port()
         self.restarts = 0
         self._process: asyncio.subprocess.Process | None = None
         self._watcher: asyncio.Task[None] | None = None

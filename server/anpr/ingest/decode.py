@@ -104,6 +104,14 @@ def validate_frame(frame: anpr_pb2.Frame, limits: DecodeLimits) -> None:
         raise InvalidFrame("frame has no image", "no_image")
 
 
+def decode_encoded(data: bytes) -> np.ndarray:
+    """RGB pixels of JPEG or PNG bytes; raises InvalidFrame if they do not decode."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if image is None:
+        raise InvalidFrame("corrupt image data: decoding failed", "corrupt")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def decode_image(frame: anpr_pb2.Frame) -> np.ndarray:
     """Pixels of a validated frame: RGB (H, W, 3) or grey (H, W) uint8; raises InvalidFrame if corrupt."""
     if frame.WhichOneof("image") == "raw":
@@ -112,10 +120,7 @@ def decode_image(frame: anpr_pb2.Frame) -> np.ndarray:
         if raw.format == anpr_pb2.PIXEL_FORMAT_GRAY8:
             return pixels.reshape(raw.height, raw.width)
         return pixels.reshape(raw.height, raw.width, 3)
-    image = cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InvalidFrame("corrupt image data: decoding failed", "corrupt")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return decode_encoded(frame.encoded)
 
 
 def decode_frame(frame: anpr_pb2.Frame, limits: DecodeLimits) -> np.ndarray:
