@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from anpr.vision.crop import crop_plate
-from anpr_training.synth.degrade import CameraConditions, apply_camera, sample_conditions
+from anpr_training.synth.degrade import apply_camera, sample_conditions
 from anpr_training.synth.distractors import draw_background, draw_distractors, draw_text_block
 from anpr_training.synth.plate_render import render_plate
 from anpr_training.synth.plate_text import choose_layout, plate_label
@@ -293,4 +293,4 @@ def generate_plate_crop(rng: np.random.Generator, box_jitter: float = 1.0) -> tu
     return crop_plate(image, box), plate_label(display)
 
 
-__all__ = ["CameraConditions", "LabelledPlate", "SyntheticFrame", "generate_frame", "generate_plate_crop"]
+__all__ = ["LabelledPlate", "SyntheticFrame", "generate_frame", "generate_plate_crop"]
