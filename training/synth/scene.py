@@ -72,6 +72,11 @@ def plate_quad_offsets(rng: np.random.Generator, plate_w: float, plate_h: float)
     return projected.astype(np.float32)
 
 
+def plate_height(quad: np.ndarray) -> float:
+    """Height of a plate seen along its own edges (TL, TR, BR, BL corners), not its bounding box."""
+    return float((np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2)
+
+
 def warp_plate(image: np.ndarray, plate_rgba: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Composites the plate into `image` (in place) along `quad`; returns the plate's alpha mask."""
     h, w = plate_rgba.shape[:2]
@@ -252,7 +257,7 @@ def generate_frame(
         if rng.random() < 0.1:
             occlude_plate(image, rng, quad)
         plates.append(_labelled(label, layout_name, quad, w, h))
-    min_plate_h = min((p.box[3] for p in plates), default=40)
+    min_plate_h = min((plate_height(np.array(p.quad)) for p in plates), default=40.0)
     image, jpeg = apply_camera(image, rng, conditions, mask, min_plate_h)
     return SyntheticFrame(image=image, jpeg=jpeg, plates=plates, plate_masks=masks)
 
@@ -282,7 +287,7 @@ def generate_plate_crop(rng: np.random.Generator, box_jitter: float = 1.0) -> tu
     mask = warp_plate(image, render_plate(layout, display, rng), quad)
     if rng.random() < 0.1:
         occlude_plate(image, rng, quad)
-    image, _ = apply_camera(image, rng, conditions, mask, plate_h, camera_width)
+    image, _ = apply_camera(image, rng, conditions, mask, plate_height(quad), camera_width)
     x1, y1 = quad.min(axis=0)
     x2, y2 = quad.max(axis=0)
     bw, bh = x2 - x1, y2 - y1
