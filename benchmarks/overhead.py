@@ -47,7 +47,7 @@ async def _bare(
                 executor, detect_and_crop, images, prepared, boxes, scores, settings
             )
             probs = await backend.recognise(crops) if len(crops) else None
-            await loop.run_in_executor(executor, assemble_reads, detections, probs)
+            await loop.run_in_executor(executor, assemble_reads, detections, probs, settings)
             done += batch_size
 
     started = time.monotonic()

@@ -33,3 +33,14 @@ def test_bad_values_name_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         load_settings(config)
     with pytest.raises(FileNotFoundError):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_plate_formats_are_configurable_and_checked(tmp_path: Path) -> None:
+    config = tmp_path / "anpr.toml"
+    config.write_text('[pipeline]\nplate_formats = ["GB", "FR"]\nformat_correction = false\n')
+    settings = load_settings(config)
+    assert [f.name for f in settings.pipeline.formats] == ["GB", "FR"]
+    assert settings.pipeline.format_correction is False
+    config.write_text('[pipeline]\nplate_formats = ["GB", "ZZ"]\n')
+    with pytest.raises(ValidationError, match="ZZ"):
+        load_settings(config)

@@ -7,13 +7,16 @@ import pytest
 
 from anpr.vision import (
     CHARSET,
+    PLATE_FORMATS,
     Letterbox,
     box_iou,
     classify_plate_format,
     crop_plate,
     decode_ctc,
     decode_detections,
+    enabled_formats,
     encode_text,
+    fit_plate_format,
     letterbox,
     nms,
     normalise_plate_text,
@@ -95,5 +98,50 @@ def test_plate_formats_flag_but_do_not_reject() -> None:
     assert classify_plate_format("AB12 CDE") == "GB"
     assert classify_plate_format("A123 BCD") == "GB_PREFIX"
     assert classify_plate_format("ABC 123D") == "GB_SUFFIX"
-    assert classify_plate_format("AB-123-CD") is None
+    assert classify_plate_format("AB-123-CD") == "FR"
+    assert classify_plate_format("1234 BCD") == "GB_DATELESS"  # the first matching format names it
+    assert classify_plate_format("1234 BCD", enabled_formats(["ES", "GB"])) == "ES"
+    assert classify_plate_format("AB12 CDE", enabled_formats(["ES"])) is None
+    assert classify_plate_format("X7Y2K9") is None
     assert normalise_plate_text("ab12 cde") == "AB12CDE"
+    assert decode_ctc(_probs([encode_text("A")[0], 0, encode_text("B")[0]])).spans == ((0, 1), (2, 3))
+    with pytest.raises(ValueError, match="XX"):
+        enabled_formats(["GB", "XX"])
+
+
+def _read(text: str, alternatives: dict[int, tuple[str, float]]) -> np.ndarray:
+    """Recogniser output reading `text`, one character per column; `alternatives` gives a
+    character position a runner-up character and its probability."""
+    probs = _probs(encode_text(text), confidence=0.9)
+    for position, (char, p) in alternatives.items():
+        probs[position] = (1 - 0.6 - p) / (len(CHARSET) - 1)
+        probs[position, encode_text(text[position])[0]] = 0.6
+        probs[position, encode_text(char)[0]] = p
+    return probs
+
+
+def test_format_fitting_swaps_a_likely_look_alike() -> None:
+    probs = _read("AB1ZCDE", {3: ("2", 0.3)})  # AB12CDE with the 2 read as Z
+    plate, name = fit_plate_format(probs, decode_ctc(probs), PLATE_FORMATS, min_probability=0.1)
+    assert (plate.text, name) == ("AB12CDE", "GB")
+    assert plate.char_confidences[3] == pytest.approx(0.3)  # the swapped character's own probability
+    assert plate.confidence < decode_ctc(probs).confidence
+
+
+def test_format_fitting_keeps_reads_that_match_or_are_read_clearly() -> None:
+    clear = _read("AB1ZCDE", {3: ("2", 0.05)})  # the alternative is too unlikely: keep what was read
+    assert fit_plate_format(clear, decode_ctc(clear), PLATE_FORMATS, 0.1) == (decode_ctc(clear), None)
+    matching = _read("AB12CDE", {2: ("I", 0.35)})  # already a GB plate: never rewritten
+    assert fit_plate_format(matching, decode_ctc(matching), PLATE_FORMATS, 0.1)[0].text == "AB12CDE"
+    personalised = _read("K1N6X9", {})
+    assert fit_plate_format(personalised, decode_ctc(personalised), PLATE_FORMATS, 0.1) == (
+        decode_ctc(personalised),
+        None,
+    )
+
+
+def test_format_fitting_picks_the_most_likely_format() -> None:
+    # GB (LLDDLLL) needs one swap (I -> 1), FR/IT (LLDDDLL) two (I -> 1, O -> 0): the likelier fit wins.
+    probs = _read("ABI2OCD", {2: ("1", 0.3), 4: ("0", 0.2)})
+    plate, name = fit_plate_format(probs, decode_ctc(probs), PLATE_FORMATS, 0.1)
+    assert (plate.text, name) == ("AB12OCD", "GB")

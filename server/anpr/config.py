@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from anpr.ingest.decode import DecodeLimits
 from anpr.scheduling.scheduler import SchedulerPolicy
+from anpr.vision.plate_formats import FORMAT_NAMES, PlateFormat, enabled_formats
 
 SOURCE_MODEL_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 
@@ -30,6 +31,21 @@ class PipelineSettings(BaseModel):
     nms_iou: float = Field(0.4, gt=0, lt=1)
     max_plates_per_frame: int = Field(16, ge=1, le=64)
     onnx_threads: int = Field(1, ge=1, description="intra-op threads per ONNX Runtime session")
+    plate_formats: tuple[str, ...] = Field(FORMAT_NAMES, description="formats reads are checked against, in order")
+    format_correction: bool = Field(True, description="swap look-alike characters to fit an enabled format")
+    format_min_probability: float = Field(
+        0.1, gt=0, le=1, description="least recogniser probability of a swapped-in character"
+    )
+
+    @field_validator("plate_formats")
+    @classmethod
+    def _known_formats(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        enabled_formats(names)
+        return names
+
+    @property
+    def formats(self) -> tuple[PlateFormat, ...]:
+        return enabled_formats(self.plate_formats)
 
     @property
     def detector_path(self) -> Path:

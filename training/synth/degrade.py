@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-
 # Legibility limits, measured on the seed-4242 hold-out with the stage-3 models: plates read
 # wrong 0% at motion 0.05-0.1 plate heights but 16% at 0.1-0.2 and 38% at 0.2-0.3 (many no
 # longer readable by eye); defocus sigma 0-0.02 plate heights 1.5%, 0.04-0.06 31%.
@@ -71,8 +70,9 @@ def apply_camera(
     Blur is capped relative to the height of the smallest plate so labels stay legible: a plate a
     human could not read is not a fair label. The motion cap matches ANPR practice: shutters of
     1/1000 s or faster keep a car at 50 km/h within ~0.1 plate heights; ANPR lenses are focused on
-    the capture zone. `min_plate_height` is the plate's own height, not its rotated bounding box. `camera_width` is the width of the whole camera frame when
-    `image` is only a patch of one, so blur and glare keep the scale they have in full frames.
+    the capture zone. `min_plate_height` is the plate's own height, not its rotated bounding box.
+    `camera_width` is the width of the whole camera frame when `image` is only a patch of one, so
+    blur and glare keep the scale they have in full frames.
     """
     h, w = image.shape[:2]
     scale = max((camera_width or w) / 1280, 0.6)

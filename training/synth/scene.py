@@ -267,8 +267,9 @@ def generate_plate_crop(rng: np.random.Generator, box_jitter: float = 1.0) -> tu
 
     The patch goes through the same plate renderer, geometry, plate-size distribution and camera
     model (at the scale of a whole frame from a sampled camera) as full frames, and is cut with the
-    server's own `crop_plate` from a box jittered like a detector's, so training sees what serving
-    sees.
+    server's own `crop_plate` from a box jittered like a detector's (the shipped detector's box
+    edges miss the label by a standard deviation of 0.04 of the width and 0.05 of the height), so
+    training sees what serving sees.
     """
     camera_width = FRAME_SIZES[int(rng.choice(len(FRAME_SIZES), p=FRAME_SIZE_WEIGHTS))][0]
     layout = choose_layout(rng)
@@ -292,7 +293,7 @@ def generate_plate_crop(rng: np.random.Generator, box_jitter: float = 1.0) -> tu
     x2, y2 = quad.max(axis=0)
     bw, bh = x2 - x1, y2 - y1
     jitter = (
-        np.clip(rng.normal(0, 1, 4), -2.5, 2.5) * box_jitter * np.array([0.03 * bw, 0.07 * bh, 0.03 * bw, 0.07 * bh])
+        np.clip(rng.normal(0, 1, 4), -2.5, 2.5) * box_jitter * np.array([0.045 * bw, 0.07 * bh, 0.045 * bw, 0.07 * bh])
     )
     box = (x1 + jitter[0], y1 + jitter[1], x2 + jitter[2], y2 + jitter[3])
     return crop_plate(image, box), plate_label(display)

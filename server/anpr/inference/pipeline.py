@@ -16,7 +16,7 @@ from anpr.vision.crop import RECOGNISER_INPUT_HW, crop_plate
 from anpr.vision.ctc import decode_ctc
 from anpr.vision.detection import DETECTOR_INPUT_HW, Detection, decode_detections
 from anpr.vision.letterbox import Letterbox, letterbox
-from anpr.vision.plate_formats import classify_plate_format
+from anpr.vision.plate_formats import classify_plate_format, fit_plate_format
 
 
 class PlateModels(Protocol):
@@ -71,14 +71,21 @@ def detect_and_crop(
     return detections, stacked
 
 
-def assemble_reads(detections: list[list[Detection]], probs: np.ndarray | None) -> list[list[PlateRead]]:
+def assemble_reads(
+    detections: list[list[Detection]], probs: np.ndarray | None, settings: PipelineSettings
+) -> list[list[PlateRead]]:
     """Decodes the recogniser output (one row per detection, in order) into reads per frame."""
+    formats = settings.formats
     reads: list[list[PlateRead]] = []
     cursor = 0
     for found in detections:
         frame_reads = []
         for detection in found:
             plate = decode_ctc(probs[cursor])
+            if settings.format_correction:
+                plate, plate_format = fit_plate_format(probs[cursor], plate, formats, settings.format_min_probability)
+            else:
+                plate_format = classify_plate_format(plate.text, formats)
             cursor += 1
             if not plate.text:
                 continue  # a box with no legible characters is not a plate read
@@ -89,7 +96,7 @@ def assemble_reads(detections: list[list[Detection]], probs: np.ndarray | None) 
                     plate.char_confidences,
                     detection.box,
                     detection.score,
-                    classify_plate_format(plate.text),
+                    plate_format,
                 )
             )
         reads.append(frame_reads)
@@ -104,4 +111,4 @@ def read_plates(models: PlateModels, frames: list[np.ndarray], settings: Pipelin
     boxes, scores = models.detect(batch.images)
     detections, crops = detect_and_crop(frames, batch, boxes, scores, settings)
     probs = models.recognise(crops) if len(crops) else np.zeros((0,))
-    return assemble_reads(detections, probs)
+    return assemble_reads(detections, probs, settings)

@@ -190,7 +190,7 @@ class BatchDispatcher:
                 self._executor, detect_and_crop, images, prepared, boxes, scores, self.pipeline
             )
             probs = await self._call_model("recogniser", self.backend.recognise, crops) if len(crops) else None
-            reads = await loop.run_in_executor(self._executor, assemble_reads, detections, probs)
+            reads = await loop.run_in_executor(self._executor, assemble_reads, detections, probs, self.pipeline)
         except asyncio.CancelledError:
             self._fail(frames, waits, "shutdown", "server shutting down before inference finished")
             raise

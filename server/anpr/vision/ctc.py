@@ -18,6 +18,7 @@ class PlateText:
 
     text: str
     char_confidences: tuple[float, ...]
+    spans: tuple[tuple[int, int], ...] = ()  # per character, the output columns [start, stop) it spans
 
     @property
     def confidence(self) -> float:
@@ -33,19 +34,22 @@ def encode_text(text: str) -> list[int]:
 def decode_ctc(probs: np.ndarray) -> PlateText:
     """Greedy CTC decoding of one (T, classes) probability matrix.
 
-    A character's confidence is the highest probability it reached over the frames it spans.
+    A character's confidence is the highest probability it reached over the columns it spans.
     """
     best = probs.argmax(axis=1)
     best_p = probs.max(axis=1)
     chars: list[str] = []
     confidences: list[float] = []
+    spans: list[list[int]] = []
     previous = BLANK
-    for cls, p in zip(best, best_p):
+    for column, (cls, p) in enumerate(zip(best, best_p)):
         cls = int(cls)
         if cls != BLANK and cls == previous:
             confidences[-1] = max(confidences[-1], float(p))
+            spans[-1][1] = column + 1
         elif cls != BLANK:
             chars.append(CHARSET[cls - 1])
             confidences.append(float(p))
+            spans.append([column, column + 1])
         previous = cls
-    return PlateText(text="".join(chars), char_confidences=tuple(confidences))
+    return PlateText("".join(chars), tuple(confidences), tuple((start, stop) for start, stop in spans))
