@@ -12,6 +12,7 @@ import numpy as np
 # longer readable by eye); defocus sigma 0-0.02 plate heights 1.5%, 0.04-0.06 31%.
 MAX_MOTION_PER_PLATE_HEIGHT = 0.1
 MAX_DEFOCUS_PER_PLATE_HEIGHT = 0.03
+GLARE_ON_PLATES = 0.25  # share of a glare blob's light added over plate pixels
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,14 @@ def apply_camera(
     else:
         frame *= np.array(conditions.colour_cast, dtype=np.float32)
     if conditions.glare:
+        # Full-strength glare across a plate washes it out past reading, so a quarter of it reaches plates.
+        glare_weight = 1 - (1 - GLARE_ON_PLATES) * plate_weight
         for _ in range(int(rng.integers(1, 4))):
             cx, cy = rng.uniform(0, w), rng.uniform(0, h)
             radius = rng.uniform(0.03, 0.15) * (camera_width or w)
             yy, xx = np.ogrid[:h, :w]
             blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * radius**2)).astype(np.float32)
-            frame += blob[..., None] * rng.uniform(60, 200)
+            frame += blob[..., None] * glare_weight * rng.uniform(60, 200)
     motion = min(conditions.motion_length * scale, MAX_MOTION_PER_PLATE_HEIGHT * min_plate_height)
     if motion >= 2:
         frame = cv2.filter2D(frame, -1, _motion_kernel(motion, conditions.motion_angle))

@@ -155,9 +155,10 @@ def draw_car(
     bumper = [(left, bumper_y), (left + r, bumper_y), (left + r, top + car_h), (left, top + car_h)]
     cv2.fillPoly(image, [poly(bumper)], tuple(int(c * 0.55) for c in colour), lineType=cv2.LINE_AA)
     if rng.random() < 0.2:  # livery or sticker text on the body: a reading the detector must ignore
+        # Above the plate's row (at least ~1.2 plate heights clear), so it never runs into the plate.
         x = int(plate_centre[0] + rng.choice([-1, 1]) * car_w * rng.uniform(0.2, 0.35))
-        y = int(top + car_h * rng.uniform(0.5, 0.7))
-        draw_text_block(image, rng, (x, y), max(6, int(plate_h * rng.uniform(0.4, 0.9))))
+        y = int(top + car_h * rng.uniform(0.3, 0.42))
+        draw_text_block(image, rng, (x, y), max(6, int(plate_h * rng.uniform(0.4, 0.7))))
 
 
 def occlude_plate(image: np.ndarray, rng: np.random.Generator, quad: np.ndarray) -> None:
