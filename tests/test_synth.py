@@ -6,6 +6,7 @@ import numpy as np
 
 from anpr.evaluation.labelled_set import iter_labelled_set
 from anpr_training.synth import PLATE_LAYOUTS, generate_frame, generate_plate_crop, write_labelled_set
+from anpr_training.synth.degrade import CameraConditions, apply_camera
 from anpr_training.synth.plate_text import plate_label
 
 
@@ -73,3 +74,59 @@ def test_written_set_round_trips_through_the_reader(tmp_path) -> None:
     first = entries[0]
     assert [p.text for p in first.plates] == [p.text for p in frame.plates]
     assert [p.box for p in first.plates] == [(x, y, x + w, y + h) for x, y, w, h in (p.box for p in frame.plates)]
+
+
+def _still_camera(**changes: object) -> CameraConditions:
+    """Daylight, no noise, no glare, near-lossless JPEG: only what a test changes degrades the frame."""
+    base = dict(
+        night=False,
+        infrared=False,
+        ambient_gain=1.0,
+        plate_gain=1.0,
+        colour_cast=(1.0, 1.0, 1.0),
+        motion_length=0.0,
+        motion_angle=0.0,
+        defocus_sigma=0.0,
+        noise_sigma=0.0,
+        jpeg_quality=100,
+        glare=False,
+    )
+    return CameraConditions(**{**base, **changes})
+
+
+def _edge_width(image: np.ndarray) -> int:
+    """Pixels of one row that are neither the dark nor the light side of a vertical edge."""
+    row = image[image.shape[0] // 2, :, 0].astype(int)
+    return int(((row > 40) & (row < 200)).sum())
+
+
+def test_blur_is_capped_by_plate_height_so_small_plates_stay_legible() -> None:
+    edge = np.full((64, 128, 3), 230, np.uint8)
+    edge[:, :64] = 20
+    no_plate = np.zeros((64, 128), np.float32)
+    rng = np.random.default_rng(0)
+    blurred = _still_camera(motion_length=12.0)
+    sharp, _ = apply_camera(edge, rng, _still_camera(), no_plate, min_plate_height=200)
+    big_plates, _ = apply_camera(edge, rng, blurred, no_plate, min_plate_height=200)
+    small_plates, _ = apply_camera(edge, rng, blurred, no_plate, min_plate_height=20)
+    assert _edge_width(sharp) <= 2
+    assert _edge_width(big_plates) >= 6  # 12 px of motion at 1280 wide, 7 px at this width: not capped
+    assert _edge_width(small_plates) <= 3  # capped at 0.1 plate heights: 2 px
+
+
+def test_glare_does_not_wash_out_plates() -> None:
+    scene = np.full((40, 40, 3), 30, np.uint8)
+    scene[10:30, 5:35] = 220  # a white plate...
+    scene[15:25, 12:16] = 20  # ...with one dark character stroke
+    plate = np.zeros((40, 40), np.float32)
+    plate[10:30, 5:35] = 1.0
+    glare = _still_camera(glare=True)
+    for seed in range(5):  # the same seed puts the same blobs in the same places, with or without a plate
+        with_plate, _ = apply_camera(scene, np.random.default_rng(seed), glare, plate, 20, camera_width=1280)
+        unmasked, _ = apply_camera(scene, np.random.default_rng(seed), glare, np.zeros_like(plate), 20, 1280)
+
+        def contrast(image: np.ndarray) -> float:
+            return float(image[16:24, 20:30].mean()) - float(image[16:24, 13:15].mean())
+
+        assert contrast(unmasked) < 60  # full-strength glare: the stroke is (nearly) gone
+        assert contrast(with_plate) > 100  # a quarter of it over plates: still readable
