@@ -5,10 +5,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+
+from anpr.config import load_settings
 
 K8S = Path(__file__).resolve().parents[1] / "k8s"
 RULES = Path(__file__).resolve().parents[1] / "deploy" / "observability" / "recording_rules.yml"
@@ -89,3 +92,19 @@ def test_autoscaling_metrics_exist() -> None:
         name = metric["external"]["metric"]["name"]
         assert exposed[name] in recorded, f"{name} is not backed by a recording rule"
     assert hpas["anpr-frontend"]["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_rollouts_keep_capacity_and_the_front_end_config_is_valid(overlay: str, tmp_path: Path) -> None:
+    docs = render(overlay)
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        strategy = deployment["spec"]["strategy"]
+        assert strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0
+        assert deployment["spec"]["minReadySeconds"] > 0
+    # The mounted anpr.toml loads as the server would load it, and pins the model versions it asks for.
+    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap" and "anpr.toml" in d.get("data", {})]
+    config = tmp_path / "anpr.toml"
+    config.write_text(config_map["data"]["anpr.toml"])
+    pinned = {"detector_version", "recogniser_version"}
+    assert pinned <= set(tomllib.loads(config.read_text())["pipeline"])
+    assert load_settings(config).pipeline.recogniser_version >= 1

@@ -63,3 +63,22 @@ def test_build_renders_the_repository_and_refuses_to_build_plans_without_tensorr
         assert (tmp_path / "trt" / spec.name / "model_card.md").exists()
     assert main(["models", "build", "--target", "tensorrt", "--output", str(tmp_path / "x"), "--build"]) == 2
     assert "TensorRT" in capsys.readouterr().err
+
+
+def test_a_rollout_repository_serves_the_old_and_new_versions_side_by_side(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "source"
+    for spec in MODELS:  # version 2 of each model beside the shipped version 1
+        for version in (1, 2):
+            (source / spec.name / str(version)).mkdir(parents=True)
+            (source / spec.name / str(version) / "model.onnx").write_bytes(f"{spec.name} v{version}".encode())
+    output = tmp_path / "trt"
+    args = ["models", "build", "--target", "tensorrt", "--versions", "1", "2"]
+    assert main([*args, "--model-repository", str(source), "--output", str(output)]) == 0
+    for spec in MODELS:
+        config = parse((output / spec.name / "config.pbtxt").read_text())
+        assert list(config.version_policy.specific.versions) == [1, 2]
+        assert (output / spec.name / "2" / "model.onnx").read_bytes() == f"{spec.name} v2".encode()
+    script = (output / "build_engines.sh").read_text()
+    assert script.count("trtexec ") == 4 and "plate_recogniser/2/model.plan" in script
+    assert main([*args, "3", "--model-repository", str(source), "--output", str(tmp_path / "missing")]) == 2
+    assert "plate_detector/3/model.onnx" in capsys.readouterr().err

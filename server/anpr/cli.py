@@ -199,9 +199,14 @@ def _models_build(args: argparse.Namespace) -> int:
     from anpr.deployment.repository import BuildOptions, TensorRTMissing, build_engines, render
 
     options = BuildOptions(
-        target=args.target, version=args.version, int8=args.int8, calibration_dir=args.calibration_dir
+        target=args.target, versions=tuple(args.versions), int8=args.int8, calibration_dir=args.calibration_dir
     )
-    for path in render(args.model_repository, args.output, options):
+    try:
+        written = render(args.model_repository, args.output, options)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in written:
         print(path)
     if args.build and args.target == "tensorrt":
         try:
@@ -324,7 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--target", choices=["cpu", "tensorrt"], required=True)
     build.add_argument("--output", type=Path, required=True)
     build.add_argument("--model-repository", type=Path, default=SOURCE_MODEL_REPOSITORY)
-    build.add_argument("--version", type=int, default=1)
+    build.add_argument(
+        "--versions", type=int, nargs="+", default=[1], help="versions to serve side by side (old and new in a rollout)"
+    )
     build.add_argument("--int8", action="store_true", help="also INT8 (with --calibration-dir caches)")
     build.add_argument("--calibration-dir", type=Path)
     build.add_argument("--build", action="store_true", help="run trtexec here (needs TensorRT)")

@@ -42,7 +42,9 @@ class BuildOptions(BaseModel):
     model_config = {"extra": "forbid", "frozen": True}
 
     target: str = Field(pattern="^(cpu|tensorrt)$")
-    version: int = Field(1, ge=1)
+    versions: tuple[int, ...] = Field(
+        (1,), min_length=1, description="model versions to serve side by side (a rollout serves old and new)"
+    )
     gpu_instances: int = Field(2, ge=1, description="model instances per GPU (overlap copies and compute)")
     cpu_instances: int = Field(1, ge=1)
     max_queue_delay_us: int = Field(500, ge=0)
@@ -96,7 +98,7 @@ dynamic_batching {{
   preferred_batch_size: [ {_dims(spec.preferred)} ]
   max_queue_delay_microseconds: {options.max_queue_delay_us}
 }}
-version_policy: {{ specific: {{ versions: [ {options.version} ] }} }}
+version_policy: {{ specific: {{ versions: [ {_dims(options.versions)} ] }} }}
 {warmup}
 '''
 
@@ -132,22 +134,23 @@ def render(source: Path, output: Path, options: BuildOptions) -> list[Path]:
         'cd "$(dirname "$0")"',
     ]
     for spec in MODELS:
-        onnx_source = source / spec.name / str(options.version) / "model.onnx"
-        if not onnx_source.exists():
-            raise FileNotFoundError(f"no ONNX model at {onnx_source}")
-        version_dir = output / spec.name / str(options.version)
-        version_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(onnx_source, version_dir / "model.onnx")
-        written.append(version_dir / "model.onnx")
+        for version in options.versions:
+            onnx_source = source / spec.name / str(version) / "model.onnx"
+            if not onnx_source.exists():
+                raise FileNotFoundError(f"no ONNX model at {onnx_source}")
+            version_dir = output / spec.name / str(version)
+            version_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(onnx_source, version_dir / "model.onnx")
+            written.append(version_dir / "model.onnx")
+            if options.target == "tensorrt":
+                onnx, plan = f"{spec.name}/{version}/model.onnx", f"{spec.name}/{version}/model.plan"
+                script.append(" ".join(trtexec_command(spec, options, onnx, plan)))
         config = output / spec.name / "config.pbtxt"
         config.write_text(render_config(spec, options))
         written.append(config)
         card = source / spec.name / "model_card.md"
         if card.exists():
             shutil.copy2(card, output / spec.name / "model_card.md")
-        if options.target == "tensorrt":
-            onnx, plan = f"{spec.name}/{options.version}/model.onnx", f"{spec.name}/{options.version}/model.plan"
-            script.append(" ".join(trtexec_command(spec, options, onnx, plan)))
     if options.target == "tensorrt":
         path = output / "build_engines.sh"
         path.write_text("\n".join(script) + "\n")
