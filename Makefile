@@ -28,7 +28,9 @@ demo: system-packages $(INSTALLED)
 	$(BIN)/python -m anpr.demo
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check server training tests
+	$(BIN)/ruff check server training benchmarks deploy tests
+	$(BIN)/ruff format --check server training benchmarks deploy tests
+	$(BIN)/mypy server/anpr
 
 test: system-packages $(INSTALLED) lint
 	$(BIN)/python -m pytest

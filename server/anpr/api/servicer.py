@@ -22,8 +22,6 @@ from anpr.scheduling.dispatcher import BatchDispatcher, FrameOutcome, PendingFra
 
 log = logging.getLogger(__name__)
 
-_END_OF_INPUT = object()
-
 
 class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
     def __init__(
@@ -136,7 +134,8 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
     ) -> AsyncIterator[anpr_pb2.FrameResult]:
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "not ready or draining")
-        results: asyncio.Queue[object] = asyncio.Queue()  # bounded by `slots`: one result per unanswered frame
+        # Bounded by `slots`: one result per unanswered frame; None marks the end of the client's input.
+        results: asyncio.Queue[anpr_pb2.FrameResult | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self.max_unanswered_per_stream)
         stream = object()
         unanswered = 0
@@ -163,7 +162,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                     unanswered += 1
                     self._intake(frame, reply, stream)
             finally:
-                results.put_nowait(_END_OF_INPUT)
+                results.put_nowait(None)
 
         reader = asyncio.create_task(read(), name="stream-reader")
         self._readers.add(reader)
@@ -172,7 +171,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         try:
             while reading or unanswered:
                 item = await results.get()
-                if item is _END_OF_INPUT:
+                if item is None:
                     reading = False
                     continue
                 unanswered -= 1

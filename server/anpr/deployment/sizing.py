@@ -120,18 +120,21 @@ def simulate(
     steps = int(24 * 3600 / step_s)
     t = np.arange(steps) * step_s
     offered = peak_fps * traffic(t / 60.0)
-    ready, starting = min_pods, []  # starting: ready times of pods being started
+    ready = min_pods
+    starting: list[float] = []  # ready times of pods being started
     recommendations: list[tuple[float, int]] = []
     last_up = last_down = -1e9
-    history = {"ready": [], "asked": [], "dropped": 0.0, "gpu_seconds": 0.0}
+    ready_history: list[int] = []
+    asked_history: list[int] = []
+    dropped = gpu_seconds = 0.0
     for k, now in enumerate(t):
-        ready += sum(1 for at in starting if at <= now)
+        ready += sum(at <= now for at in starting)
         starting = [at for at in starting if at > now]
         if int(now // 60) == failure_minute and now % 60 == 0:
             ready -= 1
             starting.append(now + pod_start_s)
         capacity = ready * pod_fps
-        history["dropped"] += max(0.0, offered[k] - capacity) * step_s
+        dropped += max(0.0, offered[k] - capacity) * step_s
         utilisation = offered[k] / max(capacity, 1e-9)
         desired = min(max(math.ceil(ready * utilisation / TARGET_UTILISATION), min_pods), max_pods)
         recommendations = [(at, n) for at, n in recommendations if at > now - 900] + [(now, desired)]
@@ -144,18 +147,18 @@ def simulate(
         elif down < current and now - last_down >= 300 and ready > min_pods:
             ready -= 1
             last_down = now
-        history["ready"].append(ready)
-        history["asked"].append(ready + len(starting))
-        history["gpu_seconds"] += (ready + len(starting)) * step_s
+        ready_history.append(ready)
+        asked_history.append(ready + len(starting))
+        gpu_seconds += (ready + len(starting)) * step_s
     return {
         "t_minutes": (t / 60).tolist(),
         "offered_fps": offered.tolist(),
-        "ready_pods": history["ready"],
-        "pods": history["asked"],
+        "ready_pods": ready_history,
+        "pods": asked_history,
         "pod_fps": pod_fps,
         "frames_offered": float(offered.sum() * step_s),
-        "frames_dropped": history["dropped"],
-        "gpu_hours": history["gpu_seconds"] / 3600,
+        "frames_dropped": dropped,
+        "gpu_hours": gpu_seconds / 3600,
     }
 
 

@@ -75,6 +75,8 @@ def assemble_reads(
     detections: list[list[Detection]], probs: np.ndarray | None, settings: PipelineSettings
 ) -> list[list[PlateRead]]:
     """Decodes the recogniser output (one row per detection, in order) into reads per frame."""
+    if probs is None:  # no detections in any frame
+        return [[] for _ in detections]
     formats = settings.formats
     reads: list[list[PlateRead]] = []
     cursor = 0

@@ -7,6 +7,8 @@ or plate text (2,300+ series, and personal data). Per-camera detail is in `Camer
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import start_http_server
 
@@ -58,7 +60,7 @@ class ServerMetrics:
         self.model = Info("anpr_model", "Model versions in use.", ["model"], registry=r)
         for stage in STAGES:
             self.stage_latency.labels(stage)
-        self._http = None
+        self._http: WSGIServer | None = None
 
     def set_models(self, backend: str, versions: tuple[str, str]) -> None:
         for model_version in versions:
@@ -81,8 +83,9 @@ class ServerMetrics:
 
     def serve(self, host: str, port: int) -> int:
         """Serves /metrics over HTTP on a thread; returns the port (0 picks a free one)."""
-        self._http, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(self._http.server_port)
+        http, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._http = http
+        return int(http.server_port)
 
     def close(self) -> None:
         if self._http is not None:

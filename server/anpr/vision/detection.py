@@ -48,5 +48,6 @@ def decode_detections(
     detections = []
     for box, score in zip(frame_boxes, scores[kept]):
         if box[2] - box[0] >= 2 and box[3] - box[1] >= 2:
-            detections.append(Detection(box=tuple(float(v) for v in box), score=float(score)))
+            x1, y1, x2, y2 = (float(v) for v in box)
+            detections.append(Detection(box=(x1, y1, x2, y2), score=float(score)))
     return detections
