@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")  # the `train` extra; `make test` installs it
 
 from anpr.inference.onnxruntime_models import OnnxRuntimeModels  # noqa: E402
+from anpr_training.checkpoints import load_weights  # noqa: E402
 from anpr_training.export import export_detector, export_recogniser, parity  # noqa: E402
 from anpr_training.models import (  # noqa: E402
     DETECTOR_INPUT_SHAPE,
@@ -108,3 +109,16 @@ def test_train_cli_stops_early_without_exporting_then_fine_tunes(tmp_path: Path,
     ]
     assert main(args) == 0
     assert (tmp_path / "b.onnx").exists() and "exported recogniser" in capsys.readouterr().out
+
+
+def test_fine_tuning_keeps_matching_weights_and_reports_a_new_head(tmp_path: Path) -> None:
+    source = PlateRecogniser()
+    source.classifier = torch.nn.Conv1d(128, 5, 1)  # a different head: five classes
+    torch.save({"model": source.state_dict()}, tmp_path / "checkpoint.pt")
+    target = PlateRecogniser()
+    fresh = load_weights(tmp_path / "checkpoint.pt", target)
+    assert fresh == ["classifier.bias", "classifier.weight"]
+    assert torch.equal(target.features[0][0].weight, source.features[0][0].weight)
+    assert torch.equal(target.sequence[0].weight, source.sequence[0].weight)
+    with pytest.raises(FileNotFoundError):
+        load_weights(tmp_path / "missing.pt", target)

@@ -50,3 +50,15 @@ def load_checkpoint(
     if generator is not None:
         generator.set_state(state["generator"])
     return int(state["step"])
+
+
+def load_weights(path: Path, model: torch.nn.Module) -> list[str]:
+    """Starts `model` from another run's weights (fine-tuning); returns the parameters it left as
+    initialised because the checkpoint has none of that name and shape (e.g. a new head)."""
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint to fine-tune from at {path}")
+    saved = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    own = model.state_dict()
+    usable = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(usable, strict=False)
+    return sorted(set(own) - set(usable))

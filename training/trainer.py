@@ -16,7 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from anpr.vision.ctc import decode_ctc, encode_text
-from anpr_training.checkpoints import load_checkpoint, save_checkpoint
+from anpr_training.checkpoints import load_checkpoint, load_weights, save_checkpoint
 from anpr_training.datasets import detector_set, recogniser_set
 from anpr_training.models import DETECTOR_STRIDE, PlateDetector, PlateRecogniser
 from anpr_training.targets import detector_targets
@@ -84,6 +84,12 @@ def _augment_detector_batch(
     return images, boxes
 
 
+def _fine_tune_from(path: Path, model: nn.Module) -> None:
+    fresh = load_weights(path, model)
+    if fresh:
+        log.info("fine-tuning from %s; new (not loaded): %s", path, ", ".join(fresh))
+
+
 def _optimiser(
     model: nn.Module, run: TrainingRun
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -102,8 +108,8 @@ def train_detector(run: TrainingRun) -> PlateDetector:
     generator = torch.Generator().manual_seed(run.seed)
     checkpoint = run.run_dir / "checkpoint.pt"
     start = load_checkpoint(checkpoint, model, optimiser, scheduler, generator)
-    if start == 0 and run.init_from is not None and not load_checkpoint(run.init_from, model):
-        raise FileNotFoundError(f"no checkpoint to fine-tune from at {run.init_from}")
+    if start == 0 and run.init_from is not None:
+        _fine_tune_from(run.init_from, model)
     grid_hw = (images.shape[1] // DETECTOR_STRIDE, images.shape[2] // DETECTOR_STRIDE)
     model.train()
     progress = tqdm(
@@ -153,8 +159,8 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     generator = torch.Generator().manual_seed(run.seed)
     checkpoint = run.run_dir / "checkpoint.pt"
     start = load_checkpoint(checkpoint, model, optimiser, scheduler, generator)
-    if start == 0 and run.init_from is not None and not load_checkpoint(run.init_from, model):
-        raise FileNotFoundError(f"no checkpoint to fine-tune from at {run.init_from}")
+    if start == 0 and run.init_from is not None:
+        _fine_tune_from(run.init_from, model)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     model.train()
     progress = tqdm(
