@@ -28,35 +28,45 @@ from anpr_benchmarks.common import RESULTS, pyplot, save_figure, write_result
 LATENCY_BUDGET_MS = 100.0
 
 
-def _client(port: int, cameras: list[str], fps: float, seconds: float, jpegs: list[bytes], out: mp.Queue) -> None:
-    """One client process: one StreamFrames stream carrying `cameras`, each at `fps`."""
+def _client(
+    port: int, cameras: list[str], streams: int, fps: float, seconds: float, jpegs: list[bytes], out: mp.Queue
+) -> None:
+    """One client process: `streams` concurrent StreamFrames calls on one channel sharing `cameras`,
+    each camera sending at `fps` (asyncio, so thousands of streams fit in one process)."""
+    import asyncio
+
     import grpc
 
     from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
 
     sent_at: dict[tuple[str, int], float] = {}
-    start = time.monotonic() + 0.2
+    rows: list[tuple[str, str, float]] = []
+    start = time.monotonic() + 0.5
 
-    def frames():
-        offsets = {camera: k / (fps * max(len(cameras), 1)) for k, camera in enumerate(cameras)}  # spread phases
+    async def frames(group: list[str]):
+        offsets = {camera: k / (fps * len(cameras)) for k, camera in enumerate(cameras)}  # spread phases
         sequence = 0
-        while True:
+        while sequence / fps < seconds:
             due = start + sequence / fps
-            if due - start >= seconds:
-                return
-            for camera in cameras:
-                wait = due + offsets[camera] - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
+            for camera in group:
+                await asyncio.sleep(max(0.0, due + offsets[camera] - time.monotonic()))
                 sent_at[(camera, sequence)] = time.monotonic()
                 yield anpr_pb2.Frame(camera_id=camera, sequence=sequence, encoded=jpegs[sequence % len(jpegs)])
             sequence += 1
 
-    rows = []
-    with grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]) as channel:
-        for result in anpr_pb2_grpc.PlateRecognitionStub(channel).StreamFrames(frames(), timeout=seconds + 120):
+    async def stream(stub: anpr_pb2_grpc.PlateRecognitionStub, group: list[str]) -> None:
+        async for result in stub.StreamFrames(frames(group), timeout=seconds + 120):
             latency = (time.monotonic() - sent_at[(result.camera_id, result.sequence)]) * 1000
             rows.append((result.camera_id, anpr_pb2.FrameStatus.Name(result.status), latency))
+
+    async def main() -> None:
+        options = [("grpc.max_send_message_length", 64 << 20)]
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+            stub = anpr_pb2_grpc.PlateRecognitionStub(channel)
+            groups = [cameras[k::streams] for k in range(min(streams, len(cameras)))]
+            await asyncio.gather(*(stream(stub, group) for group in groups))
+
+    asyncio.run(main())
     window = (min(sent_at.values(), default=0.0), time.monotonic())  # first send, last result
     out.put((len(sent_at), rows, window))
 
@@ -87,16 +97,28 @@ def jain_index(values: list[float]) -> float:
 
 
 def run_load(
-    port: int, metrics_port: int, pid: int, cameras: int, fps: float, seconds: float, jpegs: list[bytes], workers: int
+    port: int,
+    metrics_port: int,
+    pid: int,
+    cameras: int,
+    fps: float,
+    seconds: float,
+    jpegs: list[bytes],
+    workers: int,
+    streams: int | None = None,
 ) -> dict:
+    """One load: `cameras` feeds at `fps` from `workers` processes over `streams` gRPC streams in all
+    (default: one stream per process)."""
     names = [f"cam-{k:04d}" for k in range(cameras)]
     before = _scrape(metrics_port)
     rss_before = _rss_mb(pid)
     queue: mp.Queue = mp.get_context("spawn").Queue()
     ctx = mp.get_context("spawn")
+    workers = min(workers, cameras)
+    per_worker = max(1, (streams or workers) // workers)
     procs = [
-        ctx.Process(target=_client, args=(port, names[w::workers], fps, seconds, jpegs, queue))
-        for w in range(min(workers, cameras))
+        ctx.Process(target=_client, args=(port, names[w::workers], per_worker, fps, seconds, jpegs, queue))
+        for w in range(workers)
     ]
     started = time.monotonic()
     for p in procs:
@@ -128,6 +150,7 @@ def run_load(
     lat = np.array(processed) if processed else np.zeros(1)
     return {
         "cameras": cameras,
+        "streams": per_worker * workers,
         "fps_per_camera": fps,
         "seconds": seconds,
         "offered_fps": cameras * fps,
@@ -219,6 +242,7 @@ def run(
     name: str = "feeds",
     frames: int = 16,
     capacity_fps: float | None = None,
+    streams: int | None = None,
 ) -> dict:
     """Calibrates capacity (unless given), then runs each load (a multiple of it); writes JSON and PNG."""
     from anpr_training.synth import generate_frame
@@ -243,7 +267,7 @@ def run(
         for load in tqdm(loads, desc="loads"):
             fps = max(capacity * load / cameras, 0.05)
             result = run_load(
-                server.port, server.metrics_port, server.process.pid, cameras, fps, seconds, jpegs, workers
+                server.port, server.metrics_port, server.process.pid, cameras, fps, seconds, jpegs, workers, streams
             )
             result["load_vs_capacity"] = load
             runs.append(result)

@@ -80,6 +80,8 @@ def test_feed_simulator_runs_loads_and_accounts_for_every_frame(tmp_path: Path) 
         "onnxruntime",
         "--workers",
         "2",
+        "--streams",
+        "4",
         "--out",
         str(tmp_path),
         "--name",
@@ -90,6 +92,7 @@ def test_feed_simulator_runs_loads_and_accounts_for_every_frame(tmp_path: Path) 
     assert payload["capacity_fps"] > 0 and [r["load_vs_capacity"] for r in payload["runs"]] == [0.5, 2.0]
     for run in payload["runs"]:
         assert run["answered"] == run["sent"] == sum(run["statuses"].values())
+        assert run["streams"] == 4  # two streams in each of the two client processes
         assert 0 < run["jain_fairness"] <= 1 and run["latency_ms"]["p50"] > 0
     assert (tmp_path / "quick.png").stat().st_size > 5_000
 

@@ -180,6 +180,7 @@ def _bench_feeds(args: argparse.Namespace) -> int:
         args.out,
         args.name,
         capacity_fps=args.capacity,
+        streams=args.streams,
     )
     print(format_table(payload))
     print(f"wrote {args.out / args.name}.json and .png")
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     feeds.add_argument("--backend", choices=["triton", "onnxruntime", "null"], default="triton")
     feeds.add_argument("--workers", type=int, default=2, help="client processes")
     feeds.add_argument("--capacity", type=float, help="frames/s to take as capacity instead of measuring it")
+    feeds.add_argument("--streams", type=int, help="gRPC streams in all, cameras shared out (default: one a worker)")
     feeds.add_argument("--out", type=Path, default=BENCHMARK_RESULTS)
     feeds.add_argument("--name", default="feeds")
     feeds.set_defaults(handler=_bench_feeds)
