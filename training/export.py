@@ -59,5 +59,5 @@ def export_recogniser(model: PlateRecogniser, path: Path) -> float:
     wrapped = RecogniserForExport(model)
     example = torch.rand(2, 1, *RECOGNISER_INPUT_HW)
     _export(wrapped, example, path, "crops", ["probs"])
-    # Batch sizes other than the example's: the LSTM's zero initial state must follow the batch.
+    # Batch sizes other than the example's (2), including 1: the batch axis must really be dynamic.
     return max(parity(wrapped, path, torch.rand(n, 1, *RECOGNISER_INPUT_HW)) for n in (1, 5))

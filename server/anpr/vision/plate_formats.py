@@ -2,10 +2,10 @@
 
 A format is a set of shapes, one letter per character: `L` a letter, `D` a digit. Formats with
 free alphanumeric positions (Polish, US, personalised) are left out: they match almost any read.
-Reads are never discarded for their format. A read that matches no enabled format may have one
-look-alike character swapped (O/0, I/1, B/8, S/5...) to fit a format, but only where the
-recogniser itself gave the alternative at least `min_probability` over that character's columns:
-a clearly read character is never rewritten, so plates of unknown layouts keep what was read.
+Reads are never discarded for their format. A read that matches no enabled format may have
+look-alike characters swapped (O/0, I/1, B/8, S/5...) to fit the likeliest format, but only where
+the recogniser itself gave each new character at least `min_probability` over that character's
+columns: a clearly read character is never rewritten, so plates of unknown layouts keep what was read.
 """
 
 from __future__ import annotations
