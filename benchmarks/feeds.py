@@ -90,6 +90,16 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def steady_growth(samples: list[float]) -> float | None:
+    """Relative memory growth under a sustained load: mean of the last quarter of the samples over
+    the mean of the second quarter (the first quarter is warm-up: first full batches, buffers)."""
+    quarter = len(samples) // 4
+    if quarter < 1:
+        return None
+    settled = float(np.mean(samples[quarter : 2 * quarter]))
+    return float(np.mean(samples[-quarter:])) / settled - 1
+
+
 def jain_index(values: list[float]) -> float:
     """Jain's fairness index: 1 when all equal, 1/n when one takes everything."""
     x = np.asarray(values, dtype=np.float64)
@@ -124,12 +134,14 @@ def run_load(
     for p in procs:
         p.start()
     rss_peak = rss_before
+    rss_samples: list[float] = []  # every 0.5 s while the clients run
     parts = []
     while len(parts) < len(procs):
         try:
             parts.append(queue.get(timeout=0.5))
         except Exception:
-            rss_peak = max(rss_peak, _rss_mb(pid))
+            rss_samples.append(_rss_mb(pid))
+            rss_peak = max(rss_peak, rss_samples[-1])
             if time.monotonic() - started > seconds + 180:
                 raise TimeoutError("clients did not finish") from None
     for p in procs:
@@ -171,6 +183,7 @@ def run_load(
         "jain_fairness": jain_index(shares),
         "mean_batch_fill": frames_in_batches / batches if batches else 0.0,
         "server_rss_mb": {"before": rss_before, "peak": rss_peak, "after": _rss_mb(pid)},
+        "rss_growth_after_warmup": steady_growth(rss_samples),
     }
 
 
@@ -293,14 +306,15 @@ def format_table(payload: dict) -> str:
         f"frames/s; within budget "
         f"(drops < 1%, p99 <= {payload['latency_budget_ms']:.0f} ms): {payload['capacity_within_budget_fps']}",
         f"{'load':>5} {'offered':>8} {'processed':>9} {'drop%':>6} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6} "
-        f"{'jain':>5} {'batch':>5} {'rss MB':>12}",
+        f"{'jain':>5} {'batch':>5} {'rss MB':>12} {'growth':>6}",
     ]
     for r in payload["runs"]:
-        lat, rss = r["latency_ms"], r["server_rss_mb"]
+        lat, rss, growth = r["latency_ms"], r["server_rss_mb"], r.get("rss_growth_after_warmup")
         lines.append(
             f"{r['load_vs_capacity']:>5.2f} {r['offered_fps']:>8.1f} {r['processed_fps']:>9.1f} "
             f"{100 * r['drop_ratio']:>6.1f} {lat['p50']:>6.0f} {lat['p95']:>6.0f} {lat['p99']:>6.0f} "
             f"{lat['max']:>6.0f} {r['jain_fairness']:>5.3f} {r['mean_batch_fill']:>5.1f} "
-            f"{rss['before']:>5.0f}->{rss['peak']:<5.0f}"
+            f"{rss['before']:>5.0f}->{rss['peak']:<5.0f} "
+            + (f"{100 * growth:>5.1f}%" if growth is not None else "   n/a")
         )
     return "\n".join(lines)

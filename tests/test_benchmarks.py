@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from anpr.cli import main
 
 
@@ -95,6 +97,14 @@ def test_feed_simulator_runs_loads_and_accounts_for_every_frame(tmp_path: Path) 
         assert run["streams"] == 4  # two streams in each of the two client processes
         assert 0 < run["jain_fairness"] <= 1 and run["latency_ms"]["p50"] > 0
     assert (tmp_path / "quick.png").stat().st_size > 5_000
+
+
+def test_steady_growth_skips_warm_up() -> None:
+    from anpr_benchmarks.feeds import steady_growth
+
+    assert steady_growth([100, 300, 300, 300, 300, 300, 300, 300]) == 0.0  # warm-up, then flat
+    assert steady_growth([100, 100, 200, 200, 210, 210, 220, 220]) == pytest.approx(0.1)
+    assert steady_growth([100, 200]) is None
 
 
 def test_jain_index_known_values() -> None:
