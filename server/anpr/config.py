@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     triton_exit_timeout_s: int = Field(5, ge=1)
     triton_ready_timeout_s: float = Field(120.0, gt=0)
     max_batches_in_flight: int = Field(2, ge=1, description="detector batches being processed at once")
-    max_unanswered_per_stream: int = Field(64, ge=1, description="a stream is not read further beyond this")
+    # Large enough that the scheduler, not gRPC flow control, decides what to drop under overload
+    # (measured at 2x capacity: p99 3.1 s with 64, 1.3 s with 1,024); memory stays bounded by the
+    # scheduler's own limits (camera_queue_depth, max_queued_frames).
+    max_unanswered_per_stream: int = Field(1024, ge=1, description="a stream is not read further beyond this")
     worker_threads: int = Field(2, ge=1, description="threads for decoding and pre/post-processing")
     shutdown_grace_s: float = Field(10.0, ge=0, description="time to finish queued frames on SIGTERM")
     pipeline: PipelineSettings = PipelineSettings()
