@@ -122,8 +122,8 @@ def run_load(
     names = [f"cam-{k:04d}" for k in range(cameras)]
     before = _scrape(metrics_port)
     rss_before = _rss_mb(pid)
-    queue: mp.Queue = mp.get_context("spawn").Queue()
     ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()
     workers = min(workers, cameras)
     per_worker = max(1, (streams or workers) // workers)
     procs = [
@@ -133,7 +133,6 @@ def run_load(
     started = time.monotonic()
     for p in procs:
         p.start()
-    rss_peak = rss_before
     rss_samples: list[float] = []  # every 0.5 s while the clients run
     parts = []
     while len(parts) < len(procs):
@@ -141,7 +140,6 @@ def run_load(
             parts.append(queue.get(timeout=0.5))
         except Exception:
             rss_samples.append(_rss_mb(pid))
-            rss_peak = max(rss_peak, rss_samples[-1])
             if time.monotonic() - started > seconds + 180:
                 raise TimeoutError("clients did not finish") from None
     for p in procs:
@@ -182,7 +180,7 @@ def run_load(
         },
         "jain_fairness": jain_index(shares),
         "mean_batch_fill": frames_in_batches / batches if batches else 0.0,
-        "server_rss_mb": {"before": rss_before, "peak": rss_peak, "after": _rss_mb(pid)},
+        "server_rss_mb": {"before": rss_before, "peak": max([rss_before, *rss_samples]), "after": _rss_mb(pid)},
         "rss_growth_after_warmup": steady_growth(rss_samples),
     }
 

@@ -18,9 +18,10 @@ from functools import cached_property
 
 import numpy as np
 
-from anpr.vision.ctc import CHARSET, PlateText
+from anpr.vision.ctc import PlateText, encode_text
 
 _CLASSES = {"L": "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "D": "0123456789"}
+_CLASS_COLUMNS = {kind: encode_text(chars) for kind, chars in _CLASSES.items()}  # recogniser output columns
 
 
 def _runs(*parts: tuple[str, int, int]) -> tuple[str, ...]:
@@ -86,8 +87,7 @@ def _fit_shape(probs: np.ndarray, plate: PlateText, shape: str, min_probability:
         allowed = _CLASSES[kind]
         if chars[position] in allowed:
             continue
-        columns = [CHARSET.index(c) + 1 for c in allowed]
-        best = probs[start:stop, columns].max(axis=0)
+        best = probs[start:stop, _CLASS_COLUMNS[kind]].max(axis=0)
         choice = int(best.argmax())
         if best[choice] < min_probability:
             return None
