@@ -50,6 +50,9 @@ DROP_STATUS = {
 }
 
 
+SHUTDOWN_REASON = "server shutting down before inference finished"
+
+
 class UnusableImage(ValueError):
     """Raised by a frame's `load_image` when its pixels cannot be decoded; the frame is INVALID."""
 
@@ -101,13 +104,13 @@ class BatchDispatcher:
         self.scheduler = FrameScheduler(policy, self._on_drop)
         self._slots = asyncio.Semaphore(max_batches_in_flight)
         self._executor = ThreadPoolExecutor(cpu_threads, thread_name_prefix="pipeline")
-        self._in_flight: dict[asyncio.Task[None], int] = {}  # batch task -> frames in it
+        self._in_flight: dict[asyncio.Task[None], list[QueuedFrame]] = {}  # batch task -> its frames
         self._loop_task: asyncio.Task[None] | None = None
 
     @property
     def frames_in_flight(self) -> int:
         """Frames taken from the scheduler whose batch has not finished."""
-        return sum(self._in_flight.values())
+        return sum(len(batch) for batch in self._in_flight.values())
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="batch-dispatcher")
@@ -133,7 +136,7 @@ class BatchDispatcher:
                 self._slots.release()
                 return  # closed and empty
             task = asyncio.create_task(self._process(batch))
-            self._in_flight[task] = len(batch)
+            self._in_flight[task] = batch
             task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -192,7 +195,7 @@ class BatchDispatcher:
             probs = await self._call_model("recogniser", self.backend.recognise, crops) if len(crops) else None
             reads = await loop.run_in_executor(self._executor, assemble_reads, detections, probs, self.pipeline)
         except asyncio.CancelledError:
-            self._fail(frames, waits, "shutdown", "server shutting down before inference finished")
+            self._fail(frames, waits, "shutdown", SHUTDOWN_REASON)
             raise
         except Exception as error:  # a backend fault fails this batch, never the server
             log.warning("batch of %d frames failed: %s", len(frames), error)
@@ -215,10 +218,13 @@ class BatchDispatcher:
         while (self.scheduler.queued or self._in_flight) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         self.scheduler.drop_all(DropReason.SHUTDOWN)
-        for task in list(self._in_flight):
+        cancelled = list(self._in_flight.items())
+        for task, _ in cancelled:
             task.cancel()
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await asyncio.gather(*(task for task, _ in cancelled), return_exceptions=True)
+        for _, batch in cancelled:  # a task cancelled before its first step never ran _process's handler
+            waits = [(_ms_since(queued.enqueued_at), 0.0) for queued in batch]
+            self._fail([queued.payload for queued in batch], waits, "shutdown", SHUTDOWN_REASON)
         if self._loop_task:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
