@@ -108,3 +108,35 @@ def test_rollouts_keep_capacity_and_the_front_end_config_is_valid(overlay: str, 
     pinned = {"detector_version", "recogniser_version"}
     assert pinned <= set(tomllib.loads(config.read_text())["pipeline"])
     assert load_settings(config).pipeline.recogniser_version >= 1
+
+
+IMAGES = K8S.parent / "deploy" / "images"
+OUR_REGISTRY = "registry.example.com/"
+
+
+def dockerfiles_by_image() -> dict[str, Path]:
+    """Image name -> the Dockerfile that builds it (its `# image: NAME` header lines)."""
+    return {
+        line.split()[2]: dockerfile
+        for dockerfile in IMAGES.glob("*.Dockerfile")
+        for line in dockerfile.read_text().splitlines()
+        if line.startswith("# image: ")
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_image_we_publish_has_a_dockerfile(overlay: str) -> None:
+    built = dockerfiles_by_image()
+    version = tomllib.loads((K8S.parent / "pyproject.toml").read_text())["project"]["version"]
+    ours = 0
+    for name, template in pod_specs(render(overlay)):
+        spec = template["spec"]
+        for container in spec["containers"] + spec.get("initContainers", []):
+            repository, tag = container["image"].rsplit(":", 1)
+            if not repository.startswith(OUR_REGISTRY):
+                continue
+            ours += 1
+            assert repository in built, f"{name}/{container['name']}: no Dockerfile in deploy/images builds {repository}"
+            if repository.endswith("/frontend"):
+                assert tag == version, "the front-end image tag is the package version"
+    assert ours >= 2  # the front end and a model repository

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +87,37 @@ def test_a_rollout_repository_serves_the_old_and_new_versions_side_by_side(tmp_p
     assert script.count("trtexec ") == 4 and "plate_recogniser/2/model.plan" in script
     assert main([*args, "3", "--model-repository", str(source), "--output", str(tmp_path / "missing")]) == 2
     assert "plate_detector/3/model.onnx" in capsys.readouterr().err
+
+
+def _dockerfile_render_command(target: str, versions: str) -> list[str]:
+    """The `anpr models build` step of the model-repository image, with its build args filled in."""
+    dockerfile = (Path(__file__).resolve().parents[1] / "deploy" / "images" / "model-repository.Dockerfile").read_text()
+    instructions = dockerfile.replace("\\\n", " ").splitlines()
+    run = next(line for line in instructions if line.startswith("RUN ") and "anpr models build" in line)
+    step = next(part for part in run.split("&&") if "anpr models build" in part)
+    return shlex.split(step.replace('"$TARGET"', target).replace("$VERSIONS", versions))
+
+
+@pytest.mark.parametrize("target", ["cpu", "tensorrt"])
+def test_the_model_repository_image_renders_from_an_installed_wheel(target: str, tmp_path: Path) -> None:
+    """What `docker build -f deploy/images/model-repository.Dockerfile` runs, without docker: a non-editable
+    install of the package, run from the build context, must find everything it renders."""
+    root = Path(__file__).resolve().parents[1]
+    wheel_dir, site = tmp_path / "wheel", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheel_dir, root], check=True, timeout=120)
+    subprocess.run([*pip, "install", "--no-deps", "--target", site, *wheel_dir.glob("*.whl")], check=True, timeout=120)
+    command = _dockerfile_render_command(target, "1")
+    assert command[:3] == ["anpr", "models", "build"]
+    output = Path(command[command.index("--output") + 1])
+    command[command.index("--output") + 1] = str(tmp_path / output.relative_to("/"))
+    context = tmp_path / "context"
+    shutil.copytree(root / "model_repository", context / "model_repository")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    subprocess.run([sys.executable, "-m", "anpr.cli", *command[1:]], cwd=context, env=env, check=True, timeout=120)
+    rendered = tmp_path / output.relative_to("/")
+    for spec in MODELS:
+        config = parse((rendered / spec.name / "config.pbtxt").read_text())
+        assert (rendered / spec.name / "1" / "model.onnx").is_file()
+        assert config.platform == ("tensorrt_plan" if target == "tensorrt" else "onnxruntime_onnx")
+    assert (rendered / "build_engines.sh").is_file() == (target == "tensorrt")
