@@ -136,7 +136,7 @@ def test_every_image_we_publish_has_a_dockerfile(overlay: str) -> None:
             if not repository.startswith(OUR_REGISTRY):
                 continue
             ours += 1
-            assert repository in built, f"{name}/{container['name']}: no Dockerfile in deploy/images builds {repository}"
+            assert repository in built, f"{name}/{container['name']}: no Dockerfile builds {repository}"
             if repository.endswith("/frontend"):
                 assert tag == version, "the front-end image tag is the package version"
     assert ours >= 2  # the front end and a model repository
