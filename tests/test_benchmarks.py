@@ -137,6 +137,9 @@ def test_overhead_benchmark_compares_server_and_bare_backend(tmp_path: Path) -> 
     assert payload["bare_backend_fps"] > 0 and payload["server_fps"] > 0
     assert payload["server_vs_bare"] == payload["server_fps"] / payload["bare_backend_fps"]
     assert payload["null_model"]["frames_per_cpu_second"] > 0
+    small = payload["null_model_small_frames"]
+    assert small["frame_size"] == [160, 90] and small["frames_per_cpu_second"] > 0
+    assert small["run"]["answered"] == small["run"]["sent"]
     assert payload["server_run"]["answered"] == payload["server_run"]["sent"]
     assert (tmp_path / "quick.png").stat().st_size > 5_000
 
