@@ -21,6 +21,7 @@ from anpr.vision import (
     nms,
     normalise_plate_text,
 )
+from anpr.vision.letterbox import PAD_VALUE
 
 
 def test_iou_of_known_boxes() -> None:
@@ -49,6 +50,20 @@ def test_letterbox_round_trip_and_content_position(frame_hw: tuple[int, int]) ->
     cx, cy = int((mapped[0] + mapped[2]) / 2), int((mapped[1] + mapped[3]) / 2)
     assert image[cy, cx] == 255  # the bright square is where the transform says
     assert image[int(mapped[1]) - 3, cx] < 128 or mapped[1] < 3
+
+
+@pytest.mark.parametrize("frame_hw", [(720, 1280), (1000, 500), (90, 160)])
+def test_letterbox_into_a_used_batch_slot_matches_a_fresh_one(frame_hw: tuple[int, int]) -> None:
+    frame = np.random.default_rng(1).integers(0, 256, (*frame_hw, 3), dtype=np.uint8)
+    fresh, transform = letterbox(frame, (384, 640))
+    batch = np.full((2, 384, 640), 7, dtype=np.uint8)  # what a previous frame left behind
+    written, slot_transform = letterbox(frame, (384, 640), out=batch[1])
+    assert written.base is batch and np.array_equal(batch[1], fresh) and slot_transform == transform
+    assert (batch[0] == 7).all()
+    pad_x, pad_y = int(transform.pad_x), int(transform.pad_y)
+    assert pad_x or pad_y
+    assert (batch[1, :pad_y] == PAD_VALUE).all() and (batch[1, :, :pad_x] == PAD_VALUE).all()
+    assert (batch[1, 384 - pad_y :] == PAD_VALUE).all() and (batch[1, :, 640 - pad_x :] == PAD_VALUE).all()
 
 
 def test_decode_detections_thresholds_suppresses_and_maps_back() -> None:

@@ -46,8 +46,9 @@ class DetectorBatch:
 
 
 def prepare_detector_batch(frames: list[np.ndarray]) -> DetectorBatch:
-    prepared = [letterbox(frame, DETECTOR_INPUT_HW) for frame in frames]
-    return DetectorBatch(np.stack([image for image, _ in prepared]), [t for _, t in prepared])
+    images = np.empty((len(frames), *DETECTOR_INPUT_HW), dtype=np.uint8)
+    transforms = [letterbox(frame, DETECTOR_INPUT_HW, out=images[k])[1] for k, frame in enumerate(frames)]
+    return DetectorBatch(images, transforms)
 
 
 def detect_and_crop(

@@ -42,10 +42,13 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
-def letterbox(image: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
+def letterbox(
+    image: np.ndarray, input_hw: tuple[int, int], out: np.ndarray | None = None
+) -> tuple[np.ndarray, Letterbox]:
     """Scales a frame (RGB or grey, uint8) to fit `input_hw`, centred, padded with grey.
 
-    Returns the grey uint8 (H, W) input and the transform that maps boxes back.
+    Returns the grey uint8 (H, W) input and the transform that maps boxes back. `out`, if given, is
+    the (H, W) uint8 array to write into (a slot of a batch), saving a copy.
     """
     grey = to_grey(image)
     in_h, in_w = input_hw
@@ -55,6 +58,11 @@ def letterbox(image: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray,
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(grey, (new_w, new_h), interpolation=interpolation)
     pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
-    out = np.full((in_h, in_w), PAD_VALUE, dtype=np.uint8)
+    if out is None:
+        out = np.empty((in_h, in_w), dtype=np.uint8)
+    out[:pad_y] = PAD_VALUE
+    out[pad_y + new_h :] = PAD_VALUE
+    out[pad_y : pad_y + new_h, :pad_x] = PAD_VALUE
+    out[pad_y : pad_y + new_h, pad_x + new_w :] = PAD_VALUE
     out[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
     return out, Letterbox(scale=new_w / w, pad_x=float(pad_x), pad_y=float(pad_y))
