@@ -4,7 +4,8 @@
 called directly with the same batch size and the same per-frame work (JPEG decode, letterbox,
 detector, crops, recogniser, decoding), in one run: the server's throughput as a ratio of the bare
 backend's. And the null model: the server with no models at all, whose processed frames per
-CPU-second of the server process is the front end's own cost.
+CPU-second of the server process is the front end's own cost, with 1280x720 frames and with 160x90
+ones (nearly no decoding: what remains is per-frame, not per-pixel, work).
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ def run(
     finally:
         server.stop()
     null = _null_model(env, cameras, max(4 * bare, 400), seconds, jpegs)
-    # The same with 160x90 frames: what the front end costs per frame apart from pixel work (gRPC,
-    # validation, scheduling, answering), i.e. if frames were decoded elsewhere (on the GPU).
+    # The same with 160x90 frames: the front end's cost per frame with almost no pixels to decode and
+    # scale (gRPC, validation, scheduling, answering, filling the 384x640 detector input).
     small = [_downscaled(jpeg, SMALL_FRAME) for jpeg in jpegs]
     null_small = _null_model(env, cameras, SMALL_FRAME_OFFERED_FPS, seconds, small)
     payload = {
