@@ -86,19 +86,25 @@ def test_drain_answers_every_frame_read_before_the_stream_ends(camera_frames) ->
 
 
 def test_drain_past_its_grace_answers_the_rest_dropped_overload(camera_frames) -> None:
+    sent = 200  # one at a time through the models: far more than can finish while the drain starts
     server = onnx_server(
-        scheduler=SchedulerPolicy(max_batch=1, camera_queue_depth=100), shutdown_grace_s=0, max_batches_in_flight=1
+        scheduler=SchedulerPolicy(max_batch=1, camera_queue_depth=sent, max_frame_age_ms=60_000),
+        shutdown_grace_s=0,
+        max_batches_in_flight=1,
     )
     release = threading.Event()
 
     def frames():
-        for k in range(40):
+        for k in range(sent):
             yield frame("cam", k, camera_frames[k % len(camera_frames)].jpeg)
         release.wait(30)
 
     call = server.stub.StreamFrames(frames(), timeout=120)
     first = next(call)
-    time.sleep(0.5)  # let the server read all 40
+    deadline = time.monotonic() + 30
+    while server.stub.GetStats(anpr_pb2.GetStatsRequest(), timeout=10).cameras[0].received < sent:
+        assert time.monotonic() < deadline, "the server did not read every frame"
+        time.sleep(0.005)
     server.call(server.server.stop())  # drain; the client channel stays open to read the answers
     results, code = collect(call)
     results.insert(0, first)
@@ -106,7 +112,7 @@ def test_drain_past_its_grace_answers_the_rest_dropped_overload(camera_frames) -
     server.stop()
     assert code == grpc.StatusCode.UNAVAILABLE
     statuses = Counter(status_name(r) for r in results)
-    assert sorted(r.sequence for r in results) == list(range(40))
+    assert sorted(r.sequence for r in results) == list(range(sent))
     assert statuses["DROPPED_OVERLOAD"] > 0 and set(statuses) <= {"PROCESSED", "DROPPED_OVERLOAD", "FAILED"}
     assert all("shutting down" in r.reason for r in results if status_name(r) != "PROCESSED")
 
