@@ -27,6 +27,7 @@ def test_source_cpu_configs_are_valid(name: str, model_repository: Path) -> None
     assert config.name == name and config.backend == "python" and config.max_batch_size > 0
     assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
     assert config.HasField("dynamic_batching")
+    assert config.input[0].data_type == model_config_pb2.TYPE_UINT8  # pixels; the Python model scales them
 
 
 def test_tensorrt_configs_use_plans_on_gpus_with_batching_and_warmup() -> None:

@@ -98,6 +98,7 @@ def test_triton_and_onnxruntime_backends_give_identical_reads(triton_server: Run
     from anpr.ingest.decode import DecodeLimits, decode_frame
 
     settings = triton_server.server.settings.pipeline
+    assert set(triton_server.server.backend.wire_types.values()) == {"UINT8"}  # the shipped configs
     models = OnnxRuntimeModels(settings.detector_path, settings.recogniser_path)
     for k, synthetic in enumerate(camera_frames[:6]):
         request = frame("cam-x", k, synthetic.jpeg)
@@ -108,6 +109,49 @@ def test_triton_and_onnxruntime_backends_give_identical_reads(triton_server: Run
             assert a.confidence == pytest.approx(b.confidence, abs=1e-4)
             assert (a.box.x1, a.box.y1, a.box.x2, a.box.y2) == pytest.approx(b.box, abs=0.05)
     assert isinstance(OnnxRuntimeBackend(settings).name, str)
+
+
+def test_the_front_end_sends_each_model_the_input_type_its_config_declares(
+    model_repository: Path, camera_frames, tmp_path: Path
+) -> None:
+    """The shipped CPU configs take uint8 pixels; a float32 config (what a TensorRT plan of the ONNX file
+    takes) must be served too, with the same outputs, so a front end works against either Triton."""
+    import asyncio
+    import shutil
+
+    import numpy as np
+
+    from anpr.config import PipelineSettings
+    from anpr.inference.onnxruntime_models import OnnxRuntimeModels
+    from anpr.inference.pipeline import detect_and_crop, prepare_detector_batch
+    from anpr.inference.triton_backend import DETECTOR, RECOGNISER
+    from anpr.ingest.decode import decode_encoded
+    from anpr_benchmarks.common import running_backend
+
+    float_repository = tmp_path / "repository"
+    shutil.copytree(model_repository, float_repository)
+    for name in (DETECTOR, RECOGNISER):
+        config = float_repository / name / "config.pbtxt"
+        assert "TYPE_UINT8" in (model_repository / name / "config.pbtxt").read_text()
+        config.write_text(config.read_text().replace("data_type: TYPE_UINT8", "data_type: TYPE_FP32"))
+    settings = PipelineSettings(model_repository=float_repository)
+    frames = [decode_encoded(synthetic.jpeg) for synthetic in camera_frames[:4]]
+    batch = prepare_detector_batch(frames)
+    local = OnnxRuntimeModels(settings.detector_path, settings.recogniser_path)
+    boxes, scores = local.detect(batch.images)
+    _, crops = detect_and_crop(frames, batch, boxes, scores, settings)
+    assert len(crops)
+
+    async def served() -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        async with running_backend("triton", settings) as backend:
+            detected = await backend.detect(batch.images)
+            return *detected, await backend.recognise(crops), backend.wire_types
+
+    served_boxes, served_scores, served_probs, wire_types = asyncio.run(served())
+    assert wire_types == {DETECTOR: "FP32", RECOGNISER: "FP32"}
+    np.testing.assert_allclose(served_boxes, boxes, atol=1e-4)
+    np.testing.assert_allclose(served_scores, scores, atol=1e-5)
+    np.testing.assert_allclose(served_probs, local.recognise(crops), atol=1e-5)
 
 
 def test_grpcurl_lists_and_calls_the_service(triton_server: RunningServer, camera_frames) -> None:

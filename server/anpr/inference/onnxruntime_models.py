@@ -8,6 +8,11 @@ import numpy as np
 import onnxruntime as ort
 
 
+def unit_scaled(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1], the ONNX models' input; the one place this scaling is done."""
+    return pixels.astype(np.float32) / 255.0
+
+
 class ModelFileError(RuntimeError):
     """A model file is missing or is not a model ONNX Runtime can load."""
 
@@ -33,12 +38,10 @@ class OnnxRuntimeModels:
 
     def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """images: (N, 384, 640) uint8 letterboxed grey -> boxes (N, K, 4), scores (N, K)."""
-        x = (images.astype(np.float32) / 255.0)[:, None]
-        boxes, scores = self._detector.run(["boxes", "scores"], {"images": x})
+        boxes, scores = self._detector.run(["boxes", "scores"], {"images": unit_scaled(images)[:, None]})
         return boxes, scores
 
     def recognise(self, crops: np.ndarray) -> np.ndarray:
         """crops: (M, 32, 128) uint8 grey -> per-column class probabilities (M, T, classes)."""
-        x = (crops.astype(np.float32) / 255.0)[:, None]
-        (probs,) = self._recogniser.run(["probs"], {"crops": x})
+        (probs,) = self._recogniser.run(["probs"], {"crops": unit_scaled(crops)[:, None]})
         return probs
