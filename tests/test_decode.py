@@ -20,13 +20,23 @@ def _jpeg(width: int, height: int) -> bytes:
 
 
 def test_jpeg_png_and_raw_decode_to_the_right_shape() -> None:
-    assert decode_frame(anpr_pb2.Frame(camera_id="c", encoded=_jpeg(640, 360)), LIMITS).shape == (360, 640, 3)
+    assert decode_frame(anpr_pb2.Frame(camera_id="c", encoded=_jpeg(640, 360)), LIMITS).shape == (360, 640)
     png = cv2.imencode(".png", np.zeros((50, 60, 3), np.uint8))[1].tobytes()
-    assert decode_frame(anpr_pb2.Frame(camera_id="c", encoded=png), LIMITS).shape == (50, 60, 3)
+    assert decode_frame(anpr_pb2.Frame(camera_id="c", encoded=png), LIMITS).shape == (50, 60)
     raw = anpr_pb2.RawImage(pixels=bytes(48 * 40), width=48, height=40, format=anpr_pb2.PIXEL_FORMAT_GRAY8)
     assert decode_frame(anpr_pb2.Frame(camera_id="c", raw=raw), LIMITS).shape == (40, 48)
     rgb = anpr_pb2.RawImage(pixels=bytes(48 * 40 * 3), width=48, height=40, format=anpr_pb2.PIXEL_FORMAT_RGB8)
     assert decode_frame(anpr_pb2.Frame(camera_id="c", raw=rgb), LIMITS).shape == (40, 48, 3)
+
+
+def test_encoded_frames_decode_to_the_grey_the_models_would_get_from_colour() -> None:
+    """Decoding straight to grey is a shortcut, not a different input: same pixels as colour then grey."""
+    image = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 255, (360, 640, 3), dtype=np.uint8), (9, 9), 3)
+    for encoded in (cv2.imencode(".jpg", image)[1].tobytes(), cv2.imencode(".png", image)[1].tobytes()):
+        grey = decode_frame(anpr_pb2.Frame(camera_id="c", encoded=encoded), LIMITS)
+        colour = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)
+        difference = np.abs(grey.astype(int) - cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY).astype(int))
+        assert difference.max() <= 1
 
 
 @pytest.mark.parametrize(

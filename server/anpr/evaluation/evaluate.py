@@ -25,7 +25,7 @@ class EvaluationReport:
     skipped: list[str] = field(default_factory=list)  # one message per file that was not scored
 
 
-def _load_rgb(path: Path) -> np.ndarray | None:
+def _load_pixels(path: Path) -> np.ndarray | None:
     """The image as the server would decode it, or None if it does not decode."""
     try:
         return decode_encoded(path.read_bytes())
@@ -60,7 +60,7 @@ def evaluate(
         if isinstance(entry, LabelError):
             skipped.append(str(entry))
             continue
-        image = _load_rgb(entry.image_path)
+        image = _load_pixels(entry.image_path)
         if image is None:
             skipped.append(f"{entry.image_path}: not a readable image")
             continue
