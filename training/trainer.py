@@ -100,16 +100,25 @@ def _optimiser(
     return optimiser, scheduler
 
 
-def train_detector(run: TrainingRun) -> PlateDetector:
-    torch.manual_seed(run.seed)
-    images, boxes = detector_set(run.run_dir / "data", run.seed, run.samples, run.workers)
-    model = PlateDetector()
+def _begin(
+    run: TrainingRun, model: nn.Module
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.Generator, Path, int]:
+    """Optimiser, schedule, sampling generator, checkpoint path and first step: resumed from the run's
+    checkpoint if there is one, else (fine-tuning) the model starts from `run.init_from`'s weights."""
     optimiser, scheduler = _optimiser(model, run)
     generator = torch.Generator().manual_seed(run.seed)
     checkpoint = run.run_dir / "checkpoint.pt"
     start = load_checkpoint(checkpoint, model, optimiser, scheduler, generator)
     if start == 0 and run.init_from is not None:
         _fine_tune_from(run.init_from, model)
+    return optimiser, scheduler, generator, checkpoint, start
+
+
+def train_detector(run: TrainingRun) -> PlateDetector:
+    torch.manual_seed(run.seed)
+    images, boxes = detector_set(run.run_dir / "data", run.seed, run.samples, run.workers)
+    model = PlateDetector()
+    optimiser, scheduler, generator, checkpoint, start = _begin(run, model)
     grid_hw = (images.shape[1] // DETECTOR_STRIDE, images.shape[2] // DETECTOR_STRIDE)
     model.train()
     progress = tqdm(
@@ -155,12 +164,7 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     crops, targets, lengths = recogniser_set(run.run_dir / "data", run.seed, run.samples, run.workers)
     held_out = recogniser_set(run.run_dir / "data", run.seed + 1000, min(1000, run.samples), run.workers)
     model = PlateRecogniser()
-    optimiser, scheduler = _optimiser(model, run)
-    generator = torch.Generator().manual_seed(run.seed)
-    checkpoint = run.run_dir / "checkpoint.pt"
-    start = load_checkpoint(checkpoint, model, optimiser, scheduler, generator)
-    if start == 0 and run.init_from is not None:
-        _fine_tune_from(run.init_from, model)
+    optimiser, scheduler, generator, checkpoint, start = _begin(run, model)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     model.train()
     progress = tqdm(
