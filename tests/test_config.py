@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from anpr.config import load_settings
+from anpr.config import Settings, load_settings
 
 
 def test_precedence_file_then_environment_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,3 +44,18 @@ def test_plate_formats_are_configurable_and_checked(tmp_path: Path) -> None:
     config.write_text('[pipeline]\nplate_formats = ["GB", "ZZ"]\n')
     with pytest.raises(ValidationError, match="ZZ"):
         load_settings(config)
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    """The README's configuration table names every field operators can set, nested ones as `section.field`."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Privacy")]
+    names = []
+    for name, field in Settings.model_fields.items():
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            names += [f"{name}.{inner}" for inner in nested.model_fields]
+        else:
+            names.append(name)
+    missing = [name for name in names if f"`{name}`" not in table and f".{name.split('.')[-1]}`" not in table]
+    assert not missing, f"settings missing from the README's configuration table: {missing}"

@@ -68,8 +68,8 @@ class Settings(BaseSettings):
         "triton", description="null: no models, no plates (measures the front end's own cost)"
     )
     triton_url: str | None = Field(None, description="host:port of Triton's gRPC; unset starts a local Triton")
-    triton_exit_timeout_s: int = Field(5, ge=1)
-    triton_ready_timeout_s: float = Field(120.0, gt=0)
+    triton_exit_timeout_s: int = Field(5, ge=1, description="a local Triton's --exit-timeout-secs")
+    triton_ready_timeout_s: float = Field(120.0, gt=0, description="how long the demo waits for the models")
     max_batches_in_flight: int = Field(2, ge=1, description="detector batches being processed at once")
     # Large enough that the scheduler, not gRPC flow control, decides what to drop under overload
     # (measured at 2x capacity: p99 3.1 s with 64, 1.3 s with 1,024); memory stays bounded by the

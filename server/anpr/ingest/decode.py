@@ -28,7 +28,7 @@ class DecodeLimits(BaseModel):
 
     max_encoded_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(4096 * 4096, ge=64 * 64, description="width x height, checked before decoding")
-    min_side: int = Field(32, ge=1)
+    min_side: int = Field(32, ge=1, description="images smaller than this on a side are INVALID")
 
 
 class InvalidFrame(ValueError):
