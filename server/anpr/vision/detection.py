@@ -25,8 +25,8 @@ def decode_detections(
     scores: np.ndarray,
     transform: Letterbox,
     frame_wh: tuple[int, int],
-    score_threshold: float = 0.35,
-    iou_threshold: float = 0.4,
+    score_threshold: float,
+    iou_threshold: float,
     max_detections: int = 32,
 ) -> list[Detection]:
     """Thresholds, suppresses and maps back one frame's detector output.
