@@ -171,3 +171,10 @@ def test_gpu_script_runs_on_the_cpu_and_writes_its_results(tmp_path: Path) -> No
     assert {(r["model"], r["batch_size"]) for r in payload["results"]} == {
         (m, n) for m in ("detector", "recogniser") for n in (1, 2)
     }
+    assert payload["feeding"] == {"skipped": "no GPU"}  # host-to-GPU copies and nvJPEG need a GPU
+    png = tmp_path / "gpu_models_cpu.png"
+    assert png.stat().st_size > 5_000
+    png.unlink()
+    redraw = [sys.executable, str(script), "--plot", str(tmp_path / "gpu_models_cpu.json")]
+    subprocess.run(redraw, check=True, capture_output=True, timeout=120)
+    assert png.stat().st_size > 5_000

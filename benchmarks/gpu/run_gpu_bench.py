@@ -2,12 +2,17 @@
 
 One prepared script for a machine with an NVIDIA GPU and PyTorch but no TensorRT (see DEVELOPERS.md
 for the lent H100): it times the detector and the recogniser architectures (the weights do not
-change the speed, so no checkpoint is needed) at each batch size, eager and CUDA-graph replayed,
-and writes JSON (with the GPU model and date) to --out. Bounded: about 2-4 minutes on one GPU.
+change the speed, so no checkpoint is needed) at each batch size, eager and CUDA-graph replayed;
+then what feeding the detector costs: host-to-GPU copies of its input as uint8 and as float32 (the
+two input types the front end can send), and 1280x720 JPEG decoding on the GPU (nvJPEG through
+torchvision, when torchvision is installed) against one CPU core. Writes JSON (with the GPU model and
+date) and, when matplotlib is there, a PNG to --out. Bounded: about 2-4 minutes on one GPU.
 
     python benchmarks/gpu/run_gpu_bench.py --out benchmarks/results/gpu
+    python benchmarks/gpu/run_gpu_bench.py --plot benchmarks/results/gpu/gpu_models_cuda.json  # PNG only
 
-`--device cpu` runs the same code on the CPU (a quick check, used by the test suite).
+`--device cpu` runs the same code on the CPU (a quick check, used by the test suite); the copy and
+decode parts are then recorded as skipped.
 """
 
 from __future__ import annotations
@@ -61,13 +66,95 @@ def time_model(
     }
 
 
+def time_transfers(batch: int, iterations: int) -> list[dict]:
+    """Host (pinned) to GPU copies of a detector batch, uint8 and float32: frames/s and GB/s."""
+    rows = []
+    for dtype in (torch.uint8, torch.float32):
+        host = torch.zeros(batch, *SHAPES["detector"], dtype=dtype).pin_memory()
+        host.to("cuda", non_blocking=True)
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(iterations):
+            host.to("cuda", non_blocking=True)
+        torch.cuda.synchronize()
+        elapsed = time.perf_counter() - started
+        rows.append(
+            {
+                "dtype": str(dtype).removeprefix("torch."),
+                "batch_size": batch,
+                "frames_per_second": batch * iterations / elapsed,
+                "gigabytes_per_second": host.numel() * host.element_size() * iterations / elapsed / 1e9,
+            }
+        )
+    return rows
+
+
+def time_jpeg_decode(batch: int, iterations: int) -> dict:
+    """1280x720 JPEG decode: batched on the GPU (nvJPEG via torchvision) and on one CPU core."""
+    try:
+        from torchvision.io import decode_jpeg, encode_jpeg
+    except ImportError as error:
+        return {"skipped": f"torchvision not installed ({error})"}
+    generator = torch.Generator().manual_seed(0)
+    gradient = torch.linspace(0, 255, 1280).expand(3, 720, 1280)  # smooth picture + noise: a camera-like size
+    noise = torch.randint(0, 16, (3, 720, 1280), generator=generator)  # ~100 KB at quality 85, like our frames
+    jpeg = encode_jpeg((gradient * 0.8 + noise).clamp(0, 255).to(torch.uint8), quality=85)
+    frames = [jpeg] * batch
+    decode_jpeg(frames, device="cuda")
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(iterations):
+        decode_jpeg(frames, device="cuda")
+    torch.cuda.synchronize()
+    gpu_fps = batch * iterations / (time.perf_counter() - started)
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    for _ in range(max(1, iterations // 4)):
+        for frame in frames:
+            decode_jpeg(frame)
+    cpu_fps = batch * max(1, iterations // 4) / (time.perf_counter() - started)
+    return {"jpeg_bytes": int(jpeg.numel()), "batch_size": batch, "gpu_fps": gpu_fps, "one_cpu_core_fps": cpu_fps}
+
+
+def plot(payload: dict, path: Path) -> bool:
+    """Items/s by batch size per model (eager and CUDA graph); False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, model in zip(axes, ("detector", "recogniser")):
+        for graph in (False, True):
+            rows = [r for r in payload["results"] if r["model"] == model and r["cuda_graph"] == graph]
+            if rows:
+                label = "CUDA graph" if graph else "eager"
+                axis.plot([r["batch_size"] for r in rows], [r["items_per_second"] for r in rows], "o-", label=label)
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("batch size")
+        axis.set_ylabel("frames/s" if model == "detector" else "plates/s")
+        axis.set_title(f"{model}, {payload['gpu'] or payload['device']} ({payload['precision']})")
+        axis.legend()
+        axis.grid(alpha=0.3)
+    figure.suptitle(f"benchmarks/gpu/run_gpu_bench.py, {payload['date']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16, 32, 64, 128, 256])
     parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--plot", type=Path, help="only draw the PNG of an existing result JSON")
     args = parser.parse_args(argv)
+    if args.plot:
+        return 0 if plot(json.loads(args.plot.read_text()), args.plot.with_suffix(".png")) else 1
     device = args.device
     rows = []
     for name, model in (("detector", PlateDetector()), ("recogniser", PlateRecogniser())):
@@ -85,6 +172,18 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
+    feeding: dict = {"skipped": "no GPU"}
+    if device == "cuda":
+        feeding = {}
+        for part, measure in (
+            ("transfers", lambda: time_transfers(64, 50)),
+            ("jpeg_decode", lambda: time_jpeg_decode(64, 20)),
+        ):
+            try:  # the model sweep above is the essential result: never lose it to these
+                feeding[part] = measure()
+            except Exception as error:
+                feeding[part] = {"skipped": f"{type(error).__name__}: {error}"}
+            print(part, feeding[part], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {
         "device": device,
@@ -93,8 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         "precision": "fp16" if gpu else "fp32",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": rows,
+        "feeding": feeding,
     }
-    (args.out / f"gpu_models_{device}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    result = args.out / f"gpu_models_{device}.json"
+    result.write_text(json.dumps(payload, indent=2) + "\n")
+    if not plot(payload, result.with_suffix(".png")):
+        print(f"matplotlib not installed: draw the PNG later with --plot {result}", flush=True)
     return 0
 
 
