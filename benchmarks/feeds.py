@@ -42,9 +42,9 @@ def _client(
     sent_at: dict[tuple[str, int], float] = {}
     rows: list[tuple[str, str, float]] = []
     start = time.monotonic() + 0.5
+    offsets = {camera: k / (fps * len(cameras)) for k, camera in enumerate(cameras)}  # spread phases
 
     async def frames(group: list[str]):
-        offsets = {camera: k / (fps * len(cameras)) for k, camera in enumerate(cameras)}  # spread phases
         sequence = 0
         while sequence / fps < seconds:
             due = start + sequence / fps
