@@ -140,3 +140,36 @@ def test_every_image_we_publish_has_a_dockerfile(overlay: str) -> None:
             if repository.endswith("/frontend"):
                 assert tag == version, "the front-end image tag is the package version"
     assert ours >= 2  # the front end and a model repository
+
+
+def test_sizing_uses_the_manifests_autoscaling_and_gpu_prod_can_reach_the_planned_size() -> None:
+    from anpr.deployment.sizing import (
+        FRONTEND_CPUS_PER_POD,
+        FRONTEND_TARGET_UTILISATION,
+        TritonHpa,
+        measure,
+        plan,
+    )
+
+    docs = render("gpu-prod")
+    hpas = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+    triton, frontend = hpas["triton"], hpas["anpr-frontend"]
+    up, down = triton["behavior"]["scaleUp"], triton["behavior"]["scaleDown"]
+    assert TritonHpa() == TritonHpa(
+        min_pods=triton["minReplicas"],
+        max_pods=triton["maxReplicas"],
+        up_window_s=up["stabilizationWindowSeconds"],
+        up_pods=up["policies"][0]["value"],
+        up_period_s=up["policies"][0]["periodSeconds"],
+        down_window_s=down["stabilizationWindowSeconds"],
+        down_pods=down["policies"][0]["value"],
+        down_period_s=down["policies"][0]["periodSeconds"],
+    )
+    cpu_target = frontend["metrics"][0]["resource"]["target"]["averageUtilization"]
+    assert cpu_target == round(FRONTEND_TARGET_UTILISATION * 100)
+    container = next(spec for name, spec in pod_specs(docs) if name == "anpr-frontend")["spec"]["containers"][0]
+    assert float(container["resources"]["requests"]["cpu"]) == FRONTEND_CPUS_PER_POD
+    needed = plan(2300, 10, measure(K8S.parent / "benchmarks" / "results", frames=2))
+    assert frontend["maxReplicas"] >= needed["frontend_pods"]
+    if needed["gpus"] is not None:
+        assert triton["maxReplicas"] >= needed["gpus"]

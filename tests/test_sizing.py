@@ -9,30 +9,55 @@ from pathlib import Path
 import numpy as np
 
 from anpr.cli import main
-from anpr.deployment.sizing import Measured, measure, plan, simulate, traffic
+from anpr.deployment.sizing import Measured, TritonHpa, measure, plan, simulate, traffic
 
 
 def test_plan_derives_pods_bandwidth_and_gpus_from_measurements() -> None:
     measured = Measured(
         frame_bytes=100_000, plates_per_frame=2.0, frontend_frames_per_cpu_s=1000.0, gpu_frames_per_s=5000.0
     )
-    result = plan(2300, 10, measured)
+    result = plan(2300, 10, measured, wire="uint8", triton_pod_gbit=1000.0)
     assert result["frames_per_second"] == 23_000
     assert math.isclose(result["ingest_gbit_per_s"], 23_000 * 100_000 * 8 / 1e9)
-    assert result["frontend_pods"] == math.ceil(23_000 / (1000 * 2 * 0.7))
-    assert result["gpus"] == math.ceil(23_000 / (5000 * 0.7))
+    assert result["frontend_pods"] == math.ceil(23_000 / (1000 * 2 * 0.65))
+    assert result["gpus"] == math.ceil(23_000 / (5000 * 0.7))  # ample network: the GPU bounds a pod
+    pixels = 384 * 640 + 2 * 32 * 128
+    assert math.isclose(result["triton_in_gbit_per_s"], 23_000 * pixels * 8 / 1e9)
+    assert result["gpu_decode"] is None  # no GPU decode or forwarding rate measured
     unmeasured = plan(2300, 10, Measured(100_000, None, None, None))
     assert unmeasured["gpus"] is None and unmeasured["frontend_pods"] is None
     assert any("not derivable" in note for note in unmeasured["notes"])
+
+
+def test_a_triton_pod_can_be_bound_by_its_network_share() -> None:
+    measured = Measured(100_000, 2.0, 1000.0, gpu_frames_per_s=40_000.0)
+    float32 = plan(2300, 10, measured, wire="float32", triton_pod_gbit=50.0)
+    uint8 = plan(2300, 10, measured, wire="uint8", triton_pod_gbit=50.0)
+    assert math.isclose(float32["triton_in_gbit_per_s"], 4 * uint8["triton_in_gbit_per_s"])
+    assert float32["triton_pod_fps"] == 50e9 / 8 / ((384 * 640 + 2 * 32 * 128) * 4)  # below the GPU's 40,000
+    assert float32["gpus"] > uint8["gpus"] >= math.ceil(23_000 / (40_000 * 0.7))
+    assert any("network share" in note for note in float32["notes"])
+
+
+def test_gpu_decode_adds_decoding_to_the_gpu_and_forwarding_to_the_front_ends() -> None:
+    measured = Measured(100_000, 2.0, 250.0, 40_000.0, gpu_decode_fps=10_000.0, forward_frames_per_cpu_s=1000.0)
+    alternative = plan(2300, 10, measured)["gpu_decode"]
+    assert math.isclose(alternative["triton_pod_fps"], 1 / (1 / 10_000 + 1 / 40_000))
+    assert alternative["gpus"] == math.ceil(23_000 / (8_000 * 0.7))
+    assert alternative["frontend_pods"] == math.ceil(23_000 / (1000 * 2 * 0.65))
 
 
 def test_gpu_throughput_combines_both_models_per_frame(tmp_path: Path) -> None:
     (tmp_path / "gpu").mkdir()
     (tmp_path / "eval_holdout_seed4242.json").write_text(json.dumps({"plates": 200, "frames": 100}))
     rows = [{"model": "detector", "items_per_second": 4000.0}, {"model": "recogniser", "items_per_second": 40000.0}]
-    (tmp_path / "gpu" / "gpu_models_cuda.json").write_text(json.dumps({"gpu": "H100", "date": "x", "results": rows}))
+    decode = [{"gpu_decode_grey_letterbox_fps": 9000.0}, {"gpu_decode_grey_letterbox_fps": 9500.0}]
+    (tmp_path / "gpu" / "gpu_models_cuda.json").write_text(
+        json.dumps({"gpu": "H100", "date": "x", "results": rows, "feeding": {"jpeg_decode": decode}})
+    )
     measured = measure(tmp_path, frames=1)
     assert math.isclose(measured.gpu_frames_per_s, 1 / (1 / 4000 + 2 / 40000))
+    assert measured.gpu_decode_fps == 9500.0
     assert measured.frame_bytes > 10_000 and "H100" in measured.sources["gpu"]
 
 
@@ -42,7 +67,7 @@ def test_day_simulation_scales_with_load_and_counts_drops() -> None:
     ample = simulate(peak_fps=10_000, pod_fps=2_000)
     assert ample["frames_dropped"] == 0 and 2 <= min(ample["pods"]) < max(ample["pods"])
     assert ample["gpu_hours"] >= 2 * 24
-    slow_start = simulate(peak_fps=10_000, pod_fps=2_000, pod_start_s=3600, max_pods=4)
+    slow_start = simulate(peak_fps=10_000, pod_fps=2_000, pod_start_s=3600, hpa=TritonHpa(max_pods=4))
     assert slow_start["frames_dropped"] > 0  # capped below the peak: frames are lost
 
 

@@ -5,7 +5,8 @@ for the lent H100): it times the detector and the recogniser architectures (the 
 change the speed, so no checkpoint is needed) at each batch size, eager and CUDA-graph replayed;
 then what feeding the detector costs: host-to-GPU copies of its input as uint8 and as float32 (the
 two input types the front end can send), and 1280x720 JPEG decoding on the GPU (nvJPEG through
-torchvision, when torchvision is installed) against one CPU core. Writes JSON (with the GPU model and
+torchvision, when torchvision is installed) against one CPU core, alone and followed by the detector's
+grey + letterbox on the GPU too. Writes JSON (with the GPU model and
 date) and, when matplotlib is there, a PNG to --out. Bounded: about 2-4 minutes on one GPU.
 
     python benchmarks/gpu/run_gpu_bench.py --out benchmarks/results/gpu
@@ -107,13 +108,40 @@ def time_jpeg_decode(batch: int, iterations: int) -> dict:
         decode_jpeg(frames, device="cuda")
     torch.cuda.synchronize()
     gpu_fps = batch * iterations / (time.perf_counter() - started)
+    letterbox_on_gpu(decode_jpeg(frames, device="cuda"))
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(iterations):  # what the detector would be fed: decode, grey, letterbox, all on the GPU
+        letterbox_on_gpu(decode_jpeg(frames, device="cuda"))
+    torch.cuda.synchronize()
+    gpu_letterbox_fps = batch * iterations / (time.perf_counter() - started)
     torch.set_num_threads(1)
     started = time.perf_counter()
     for _ in range(max(1, iterations // 4)):
         for frame in frames:
             decode_jpeg(frame)
     cpu_fps = batch * max(1, iterations // 4) / (time.perf_counter() - started)
-    return {"jpeg_bytes": int(jpeg.numel()), "batch_size": batch, "gpu_fps": gpu_fps, "one_cpu_core_fps": cpu_fps}
+    return {
+        "jpeg_bytes": int(jpeg.numel()),
+        "batch_size": batch,
+        "gpu_fps": gpu_fps,
+        "gpu_decode_grey_letterbox_fps": gpu_letterbox_fps,
+        "one_cpu_core_fps": cpu_fps,
+    }
+
+
+def letterbox_on_gpu(images: list[torch.Tensor]) -> torch.Tensor:
+    """(N, 384, 640) uint8 detector input from decoded (3, H, W) frames of one size: grey, scaled, padded."""
+    height, width = SHAPES["detector"][1:]
+    rgb = torch.stack(images).float()
+    grey = (rgb * torch.tensor([0.299, 0.587, 0.114], device=rgb.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    scale = min(height / rgb.shape[2], width / rgb.shape[3])
+    size = (round(rgb.shape[2] * scale), round(rgb.shape[3] * scale))
+    scaled = torch.nn.functional.interpolate(grey, size=size, mode="bilinear", antialias=True)
+    out = torch.full((len(images), 1, height, width), 114, dtype=torch.uint8, device=rgb.device)
+    top, left = (height - size[0]) // 2, (width - size[1]) // 2
+    out[:, :, top : top + size[0], left : left + size[1]] = scaled.round().clamp(0, 255).to(torch.uint8)
+    return out[:, 0]
 
 
 def plot(payload: dict, path: Path) -> bool:
@@ -177,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         feeding = {}
         for part, measure in (
             ("transfers", lambda: time_transfers(64, 50)),
-            ("jpeg_decode", lambda: time_jpeg_decode(64, 20)),
+            ("jpeg_decode", lambda: [time_jpeg_decode(64, 20), time_jpeg_decode(256, 10)]),
         ):
             try:  # the model sweep above is the essential result: never lose it to these
                 feeding[part] = measure()

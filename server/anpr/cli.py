@@ -219,20 +219,32 @@ def _models_build(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from anpr.deployment.sizing import measure, plan, plot_simulation, simulate
+    from anpr.deployment.sizing import TRITON_POD_GBIT, measure, plan, plot_simulation, simulate
 
     measured = measure(args.results)
-    result = plan(args.cameras, args.fps, measured)
+    result = plan(args.cameras, args.fps, measured, args.wire, args.triton_pod_gbit or TRITON_POD_GBIT)
     print(f"{args.cameras} cameras x {args.fps:g} frames/s = {result['frames_per_second']:.0f} frames/s")
     print(f"ingest bandwidth: {result['ingest_gbit_per_s']:.2f} Gbit/s ({result['frame_kib']:.0f} KiB a frame)")
-    print(f"front-end pods: {result['frontend_pods']}")
-    print(f"GPUs: {result['gpus'] if result['gpus'] is not None else 'not derivable from measurements yet'}")
+    built = "as built" if args.wire == "float32" else "needs TensorRT plans that take uint8"
+    print(f"front ends decode, Triton gets {args.wire} pixels ({built}):")
+    print(f"  front-end pods: {result['frontend_pods']}")
+    print(f"  GPUs: {result['gpus'] if result['gpus'] is not None else 'not derivable from measurements yet'}")
+    print(
+        f"  front ends -> Triton: {result['triton_in_gbit_per_s']:.1f} Gbit/s, back: "
+        f"{result['triton_out_gbit_per_s']:.1f} Gbit/s"
+    )
+    if result["gpu_decode"]:
+        alternative = result["gpu_decode"]
+        print("JPEG decoded on the GPUs (DESIGN.md's advice at this scale; not built yet):")
+        print(f"  front-end pods: {alternative['frontend_pods']}")
+        print(f"  GPUs: {alternative['gpus']}")
+        print(f"  front ends -> Triton: {alternative['triton_in_gbit_per_s']:.1f} Gbit/s (the JPEGs)")
     for note in result["notes"]:
         print(f"  - {note}")
     for name, source in result["sources"].items():
         print(f"  source {name}: {source}")
     if args.simulate:
-        pod_fps = args.pod_fps or measured.gpu_frames_per_s
+        pod_fps = args.pod_fps or result["triton_pod_fps"]
         if not pod_fps:
             print(
                 "error: no measured GPU throughput to simulate with; give --pod-fps (frames/s a Triton pod "
@@ -280,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--fps", type=float, default=10.0, help="frames per second per camera at peak")
     plan.add_argument("--results", type=Path, default=BENCHMARK_RESULTS)
     plan.add_argument("--simulate", action="store_true", help="replay a day of traffic through the HPA")
-    plan.add_argument("--pod-fps", type=float, help="frames/s per Triton pod (default: the measured GPU number)")
+    plan.add_argument("--pod-fps", type=float, help="frames/s per Triton pod (default: derived from measurements)")
+    plan.add_argument("--wire", choices=["float32", "uint8"], default="float32", help="pixel type sent to Triton")
+    plan.add_argument("--triton-pod-gbit", type=float, help="Gbit/s a one-GPU Triton pod can use (assumed; default 50)")
     plan.add_argument("--out", type=Path, default=BENCHMARK_RESULTS)
     plan.set_defaults(handler=_plan)
 

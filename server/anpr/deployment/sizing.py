@@ -15,8 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-TARGET_UTILISATION = 0.7  # HPA target: the queue:compute ratio of 0.5 corresponds to ~70% busy
+from anpr.vision import DETECTOR_INPUT_HW, RECOGNISER_INPUT_HW
+from anpr.vision.ctc import NUM_CLASSES
+
+TARGET_UTILISATION = 0.7  # Triton HPA target: the queue:compute ratio of 0.5 corresponds to ~70% busy
+FRONTEND_TARGET_UTILISATION = 0.65  # front-end HPA target CPU (k8s/base/frontend.yaml)
 FRONTEND_CPUS_PER_POD = 2  # k8s/base/frontend.yaml requests
+TRITON_POD_GBIT = 50.0  # assumed network share of a one-GPU Triton pod (an 8-GPU node with 4x100 GbE)
+WIRE_BYTES = {"uint8": 1, "float32": 4}  # per pixel sent to Triton; the TensorRT plans take float32
+DETECTOR_PIXELS = DETECTOR_INPUT_HW[0] * DETECTOR_INPUT_HW[1]
+RECOGNISER_PIXELS = RECOGNISER_INPUT_HW[0] * RECOGNISER_INPUT_HW[1]
+DETECTOR_OUTPUT_BYTES = DETECTOR_PIXELS // 64 * 5 * 4  # stride 8: boxes [3840, 4] + scores [3840], float32
+RECOGNISER_OUTPUT_BYTES = RECOGNISER_INPUT_HW[1] // 4 * NUM_CLASSES * 4  # CTC probabilities [32, 37], float32
 
 
 @dataclass
@@ -24,7 +34,9 @@ class Measured:
     frame_bytes: float
     plates_per_frame: float | None
     frontend_frames_per_cpu_s: float | None
-    gpu_frames_per_s: float | None
+    gpu_frames_per_s: float | None  # both models on one GPU, pixels in
+    gpu_decode_fps: float | None = None  # JPEG decode + grey + letterbox on one GPU
+    forward_frames_per_cpu_s: float | None = None  # front end with next to nothing to decode (160x90)
     sources: dict[str, str] = field(default_factory=dict)  # what each number came from
 
 
@@ -41,7 +53,7 @@ def measure(results: Path, frames: int = 8) -> Measured:
         None,
         None,
         None,
-        {"frame_bytes": f"mean of {frames} synthetic 1280x720 JPEGs, measured now"},
+        sources={"frame_bytes": f"mean of {frames} synthetic 1280x720 JPEGs, measured now"},
     )
     evaluation = _load(results / "eval_holdout_seed4242.json")
     if evaluation:
@@ -51,6 +63,8 @@ def measure(results: Path, frames: int = 8) -> Measured:
     if overhead:
         measured.frontend_frames_per_cpu_s = overhead["null_model"]["frames_per_cpu_second"]
         measured.sources["frontend"] = f"overhead.json null model on {overhead['machine']['cpu']}"
+        if "null_model_small_frames" in overhead:
+            measured.forward_frames_per_cpu_s = overhead["null_model_small_frames"]["frames_per_cpu_second"]
     gpu = _load(results / "gpu" / "gpu_models_cuda.json")
     if gpu and measured.plates_per_frame:
         best = {
@@ -59,39 +73,84 @@ def measure(results: Path, frames: int = 8) -> Measured:
         # One GPU runs both models: frames/s where detector and recogniser time add up to 1 s.
         measured.gpu_frames_per_s = 1.0 / (1.0 / best["detector"] + measured.plates_per_frame / best["recogniser"])
         measured.sources["gpu"] = f"gpu/gpu_models_cuda.json on {gpu['gpu']} ({gpu['date']}, PyTorch FP16)"
+        decode = gpu.get("feeding", {}).get("jpeg_decode")
+        if isinstance(decode, dict):  # an older file: one batch size
+            decode = [decode]
+        rates = [row["gpu_decode_grey_letterbox_fps"] for row in decode or [] if "gpu_decode_grey_letterbox_fps" in row]
+        if rates:
+            measured.gpu_decode_fps = max(rates)
     return measured
 
 
-def plan(cameras: int, fps: float, measured: Measured) -> dict:
+def _combined(*rates: float) -> float:
+    """Items/s of one worker doing each stage in turn: the stage times add up."""
+    return 1.0 / sum(1.0 / rate for rate in rates)
+
+
+def plan(
+    cameras: int, fps: float, measured: Measured, wire: str = "float32", triton_pod_gbit: float = TRITON_POD_GBIT
+) -> dict:
+    """Two layouts. As built: front ends decode and letterbox, Triton gets pixels (`wire` type), so a
+    Triton pod is bound by its GPU or by its network share. GPU decode (DESIGN.md at this scale): front
+    ends forward the JPEG bytes and Triton decodes them (nvJPEG) before the models."""
     total = cameras * fps
+    plates = measured.plates_per_frame or 0.0
+    pixels_in = (DETECTOR_PIXELS + plates * RECOGNISER_PIXELS) * WIRE_BYTES[wire]
+    bytes_out = DETECTOR_OUTPUT_BYTES + plates * RECOGNISER_OUTPUT_BYTES
     result: dict = {
         "cameras": cameras,
         "fps_per_camera": fps,
         "frames_per_second": total,
         "ingest_gbit_per_s": total * measured.frame_bytes * 8 / 1e9,
         "frame_kib": measured.frame_bytes / 1024,
+        "wire": wire,
+        "triton_pod_gbit": triton_pod_gbit,
+        "triton_in_gbit_per_s": total * pixels_in * 8 / 1e9,
+        "triton_out_gbit_per_s": total * bytes_out * 8 / 1e9,
         "sources": measured.sources,
         "frontend_pods": None,
         "gpus": None,
+        "triton_pod_fps": None,
+        "gpu_decode": None,
         "notes": [],
     }
     if measured.frontend_frames_per_cpu_s:
-        per_pod = measured.frontend_frames_per_cpu_s * FRONTEND_CPUS_PER_POD * TARGET_UTILISATION
+        per_pod = measured.frontend_frames_per_cpu_s * FRONTEND_CPUS_PER_POD * FRONTEND_TARGET_UTILISATION
         result["frontend_pods"] = math.ceil(total / per_pod)
         result["notes"].append(
             f"front end: {measured.frontend_frames_per_cpu_s:.0f} frames per CPU-second "
             f"(JPEG decode on the CPU), {FRONTEND_CPUS_PER_POD} CPUs a pod at "
-            f"{TARGET_UTILISATION:.0%}"
+            f"{FRONTEND_TARGET_UTILISATION:.0%}"
         )
     else:
         result["notes"].append("front end: no overhead.json; run `anpr bench overhead`")
-    if measured.gpu_frames_per_s:
-        result["gpus"] = math.ceil(total / (measured.gpu_frames_per_s * TARGET_UTILISATION))
-        result["notes"].append(f"GPU: {measured.gpu_frames_per_s:.0f} frames/s each (both models)")
-    else:
+    if not measured.gpu_frames_per_s:
         result["notes"].append(
             "GPUs: not derivable, no GPU benchmark in benchmarks/results/gpu/ "
             "(run benchmarks/gpu/run_gpu_bench.py on a GPU)"
+        )
+        return result
+    network_fps = triton_pod_gbit * 1e9 / 8 / max(pixels_in, bytes_out)
+    result["triton_pod_fps"] = min(measured.gpu_frames_per_s, network_fps)
+    result["gpus"] = math.ceil(total / (result["triton_pod_fps"] * TARGET_UTILISATION))
+    bound = "its network share" if network_fps < measured.gpu_frames_per_s else "the GPU"
+    result["notes"].append(
+        f"Triton pod (one GPU): models {measured.gpu_frames_per_s:.0f} frames/s, network "
+        f"{network_fps:.0f} frames/s of {wire} pixels at {triton_pod_gbit:g} Gbit/s (assumed): bound by {bound}"
+    )
+    if measured.gpu_decode_fps and measured.forward_frames_per_cpu_s:
+        gpu_fps = _combined(measured.gpu_decode_fps, measured.gpu_frames_per_s)
+        forward = measured.forward_frames_per_cpu_s * FRONTEND_CPUS_PER_POD * FRONTEND_TARGET_UTILISATION
+        result["gpu_decode"] = {
+            "triton_pod_fps": gpu_fps,
+            "gpus": math.ceil(total / (gpu_fps * TARGET_UTILISATION)),
+            "frontend_pods": math.ceil(total / forward),
+            "triton_in_gbit_per_s": result["ingest_gbit_per_s"],
+        }
+        result["notes"].append(
+            f"GPU decode: {measured.gpu_decode_fps:.0f} frames/s decoded and letterboxed per GPU (nvJPEG), "
+            f"{gpu_fps:.0f} with the models; front ends forwarding bytes at "
+            f"{measured.forward_frames_per_cpu_s:.0f} frames per CPU-second (160x90 frames, null model)"
         )
     return result
 
@@ -105,22 +164,35 @@ def traffic(minute: np.ndarray) -> np.ndarray:
     return shape / (0.12 + 0.55 * np.exp(-((17.5 - 13.0) ** 2) / 18.0) + 0.5 * (1 + np.exp(-(9.5**2) / 1.5)))
 
 
+@dataclass(frozen=True)
+class TritonHpa:
+    """The Triton HPA of k8s/overlays/gpu-prod/triton-hpa.yaml (tests/test_k8s.py keeps them equal)."""
+
+    min_pods: int = 2
+    max_pods: int = 16
+    up_window_s: float = 60.0
+    up_pods: int = 2
+    up_period_s: float = 120.0
+    down_window_s: float = 900.0
+    down_pods: int = 1
+    down_period_s: float = 300.0
+
+
 def simulate(
     peak_fps: float,
     pod_fps: float,
     pod_start_s: float = 240.0,
-    min_pods: int = 2,
-    max_pods: int = 64,
+    hpa: TritonHpa = TritonHpa(),
     failure_minute: int = 14 * 60,
     step_s: float = 15.0,
 ) -> dict:
-    """A day through the HPA: target utilisation 70%, scale-up window 60 s and +2 pods a 120 s,
-    scale-down window 900 s and -1 pod a 300 s, pods ready `pod_start_s` after they are asked for,
-    and one pod lost at `failure_minute` (its replacement starts then)."""
+    """A day through the HPA (target utilisation 70%, its windows and scale policies), pods ready
+    `pod_start_s` after they are asked for, and one pod lost at `failure_minute` (its replacement
+    starts then)."""
     steps = int(24 * 3600 / step_s)
     t = np.arange(steps) * step_s
     offered = peak_fps * traffic(t / 60.0)
-    ready = min_pods
+    ready = hpa.min_pods
     starting: list[float] = []  # ready times of pods being started
     recommendations: list[tuple[float, int]] = []
     last_up = last_down = -1e9
@@ -136,16 +208,16 @@ def simulate(
         capacity = ready * pod_fps
         dropped += max(0.0, offered[k] - capacity) * step_s
         utilisation = offered[k] / max(capacity, 1e-9)
-        desired = min(max(math.ceil(ready * utilisation / TARGET_UTILISATION), min_pods), max_pods)
-        recommendations = [(at, n) for at, n in recommendations if at > now - 900] + [(now, desired)]
+        desired = min(max(math.ceil(ready * utilisation / TARGET_UTILISATION), hpa.min_pods), hpa.max_pods)
+        recommendations = [(at, n) for at, n in recommendations if at > now - hpa.down_window_s] + [(now, desired)]
         current = ready + len(starting)
-        up = min(n for at, n in recommendations if at > now - 60)
+        up = min(n for at, n in recommendations if at > now - hpa.up_window_s)
         down = max(n for at, n in recommendations)
-        if up > current and now - last_up >= 120:
-            starting += [now + pod_start_s] * min(up - current, 2)
+        if up > current and now - last_up >= hpa.up_period_s:
+            starting += [now + pod_start_s] * min(up - current, hpa.up_pods)
             last_up = now
-        elif down < current and now - last_down >= 300 and ready > min_pods:
-            ready -= 1
+        elif down < current and now - last_down >= hpa.down_period_s and ready > hpa.min_pods:
+            ready -= min(hpa.down_pods, ready - hpa.min_pods)
             last_down = now
         ready_history.append(ready)
         asked_history.append(ready + len(starting))
