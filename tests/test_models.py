@@ -89,6 +89,20 @@ def test_trainer_smoke_run_then_resume(model: str, tmp_path: Path) -> None:
     assert any(changed)
 
 
+def test_only_the_recogniser_trains_on_a_gpu(tmp_path: Path) -> None:
+    recipe = dict(steps=1, batch_size=1, learning_rate=1e-3, samples=1)
+    with pytest.raises(ValueError, match="CPU-only"):
+        train(TrainingRun("detector", tmp_path, device="cuda", **recipe))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (passed on the lent H100, 2026-11-27)")
+def test_recogniser_trains_on_a_gpu_and_returns_a_cpu_model(tmp_path: Path) -> None:
+    recipe = dict(steps=3, batch_size=4, learning_rate=1e-3, samples=8, checkpoint_every=1)
+    model = train(TrainingRun("recogniser", tmp_path, device="cuda", **recipe))
+    assert next(model.parameters()).device.type == "cpu"  # ready to export
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 3
+
+
 def test_train_cli_stops_early_without_exporting_then_fine_tunes(tmp_path: Path, capsys) -> None:
     from anpr.cli import main
 

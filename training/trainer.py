@@ -40,6 +40,7 @@ class TrainingRun:
     checkpoint_every: int = 100
     stop_after: int | None = None  # stop once this many steps are done; run again to resume
     init_from: Path | None = None  # fine-tune: start from this checkpoint's weights (fresh schedule)
+    device: str = "cpu"  # "cuda": the recogniser's crops, augmentation and model on the GPU
 
 
 RECIPES = {
@@ -148,10 +149,11 @@ def recogniser_accuracy(model: PlateRecogniser, crops: np.ndarray, targets: np.n
     """Exact-match rate of greedy CTC decoding on a held-out set."""
     model.eval()
     correct = 0
+    device = next(model.parameters()).device
     with torch.no_grad():
         for start in range(0, len(crops), 256):
-            x = torch.from_numpy(crops[start : start + 256].astype(np.float32) / 255.0)[:, None]
-            probs = torch.softmax(model(x), dim=-1).numpy()
+            x = torch.from_numpy(crops[start : start + 256].astype(np.float32) / 255.0)[:, None].to(device)
+            probs = torch.softmax(model(x), dim=-1).cpu().numpy()
             for k, p in enumerate(probs):
                 truth = targets[start + k, : lengths[start + k]].tolist()
                 correct += encode_text(decode_ctc(p).text) == truth
@@ -163,7 +165,9 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     torch.manual_seed(run.seed)
     crops, targets, lengths = recogniser_set(run.run_dir / "data", run.seed, run.samples, run.workers)
     held_out = recogniser_set(run.run_dir / "data", run.seed + 1000, min(1000, run.samples), run.workers)
-    model = PlateRecogniser()
+    device = torch.device(run.device)
+    crops_on, targets_on, lengths_on = (torch.from_numpy(a).to(device) for a in (crops, targets, lengths))
+    model = PlateRecogniser().to(device)
     optimiser, scheduler, generator, checkpoint, start = _begin(run, model)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     model.train()
@@ -172,19 +176,18 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     )
     accuracy = float("nan")
     for step in progress:
-        index = torch.randint(0, len(crops), (run.batch_size,), generator=generator)
-        x = torch.from_numpy(crops[index.numpy()].astype(np.float32) / 255.0)[:, None]
+        index = torch.randint(0, len(crops), (run.batch_size,), generator=generator).to(device)
+        x = (crops_on[index].float() / 255.0)[:, None]
         dx, dy = (int(v) for v in torch.randint(-3, 4, (2,), generator=generator))
         x = torch.roll(nn.functional.pad(x, (3, 3, 2, 2), mode="replicate"), shifts=(dy, dx), dims=(2, 3))[
             :, :, 2:-2, 3:-3
         ]
-        contrast = torch.empty(len(x), 1, 1, 1).uniform_(0.7, 1.3, generator=generator)
-        x = ((x - 0.5) * contrast + 0.5 + torch.randn(len(x), 1, 1, 1, generator=generator) * 0.05).clamp(0, 1)
+        contrast = torch.empty(len(x), 1, 1, 1).uniform_(0.7, 1.3, generator=generator).to(device)
+        noise = torch.randn(len(x), 1, 1, 1, generator=generator).to(device) * 0.05
+        x = ((x - 0.5) * contrast + 0.5 + noise).clamp(0, 1)
         log_probs = torch.log_softmax(model(x), dim=-1).permute(1, 0, 2)  # (T, N, C) for CTCLoss
-        input_lengths = torch.full((len(x),), log_probs.shape[0], dtype=torch.long)
-        loss = ctc(
-            log_probs, torch.from_numpy(targets[index.numpy()]), input_lengths, torch.from_numpy(lengths[index.numpy()])
-        )
+        input_lengths = torch.full((len(x),), log_probs.shape[0], dtype=torch.long, device=device)
+        loss = ctc(log_probs, targets_on[index], input_lengths, lengths_on[index])
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -196,9 +199,11 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
                 accuracy = recogniser_accuracy(model, *held_out)
                 log.info("recogniser step %d held-out exact match %.4f", step + 1, accuracy)
         progress.set_postfix(loss=f"{loss.item():.3f}", held_out=f"{accuracy:.3f}")
-    return model.eval()
+    return model.eval().cpu()
 
 
 def train(run: TrainingRun) -> nn.Module:
+    if run.model == "detector" and run.device != "cpu":
+        raise ValueError("only the recogniser trains on a GPU (--device); the detector recipe is CPU-only")
     torch.set_num_threads(run.threads)
     return train_detector(run) if run.model == "detector" else train_recogniser(run)

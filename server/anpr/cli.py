@@ -70,6 +70,7 @@ def _models_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         stop_after=args.stop_after,
         init_from=args.init_from,
+        device=args.device,
         **recipe,
     )
     model = train(run)
@@ -386,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--stop-after", type=int, help="stop after this many steps; run again to resume")
             command.add_argument("--init-from", type=Path, help="fine-tune from this checkpoint (new schedule)")
             command.add_argument("--learning-rate", type=float)
+            command.add_argument("--device", default="cpu", help="recogniser only: cuda trains on a GPU")
             command.add_argument("--no-export", action="store_true")
     return parser
 
