@@ -41,6 +41,9 @@ def test_tensorrt_configs_use_plans_on_gpus_with_batching_and_warmup() -> None:
         assert max(spec.preferred) == config.max_batch_size == spec.max_batch
         assert [w.batch_size for w in config.model_warmup] == [1, spec.max_batch]
         assert list(config.version_policy.specific.versions) == [1]
+        uint8 = model_config_pb2.DataType.TYPE_UINT8  # what the ONNX graphs and the front end take
+        assert config.input[0].data_type == uint8
+        assert all(w.inputs[spec.input_name].data_type == uint8 for w in config.model_warmup)
 
 
 def test_cpu_target_uses_tritons_onnxruntime_backend() -> None:
@@ -71,23 +74,46 @@ def test_build_renders_the_repository_and_refuses_to_build_plans_without_tensorr
     assert "TensorRT" in capsys.readouterr().err
 
 
-def test_a_rollout_repository_serves_the_old_and_new_versions_side_by_side(tmp_path: Path, capsys) -> None:
+def _two_version_source(model_repository: Path, tmp_path: Path) -> Path:
+    """The shipped models as version 1, and a copy with other metadata as version 2."""
+    onnx = pytest.importorskip("onnx")  # the `train` extra; `make test` installs it
     source = tmp_path / "source"
-    for spec in MODELS:  # version 2 of each model beside the shipped version 1
+    for spec in MODELS:
         for version in (1, 2):
             (source / spec.name / str(version)).mkdir(parents=True)
-            (source / spec.name / str(version) / "model.onnx").write_bytes(f"{spec.name} v{version}".encode())
+            model = onnx.load(str(model_repository / spec.name / "1" / "model.onnx"))
+            model.doc_string = f"{spec.name} version {version}"
+            onnx.save(model, str(source / spec.name / str(version) / "model.onnx"))
+    return source
+
+
+def test_a_rollout_repository_serves_the_old_and_new_versions_side_by_side(
+    model_repository: Path, tmp_path: Path, capsys
+) -> None:
+    source = _two_version_source(model_repository, tmp_path)
     output = tmp_path / "trt"
     args = ["models", "build", "--target", "tensorrt", "--versions", "1", "2"]
     assert main([*args, "--model-repository", str(source), "--output", str(output)]) == 0
     for spec in MODELS:
         config = parse((output / spec.name / "config.pbtxt").read_text())
         assert list(config.version_policy.specific.versions) == [1, 2]
-        assert (output / spec.name / "2" / "model.onnx").read_bytes() == f"{spec.name} v2".encode()
+        rendered = (output / spec.name / "2" / "model.onnx").read_bytes()
+        assert rendered == (source / spec.name / "2" / "model.onnx").read_bytes()
     script = (output / "build_engines.sh").read_text()
     assert script.count("trtexec ") == 4 and "plate_recogniser/2/model.plan" in script
     assert main([*args, "3", "--model-repository", str(source), "--output", str(tmp_path / "missing")]) == 2
     assert "plate_detector/3/model.onnx" in capsys.readouterr().err
+
+
+def test_build_refuses_a_model_that_does_not_take_uint8_pixels(model_repository: Path, tmp_path: Path, capsys) -> None:
+    source = _two_version_source(model_repository, tmp_path)
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(source / "plate_recogniser" / "2" / "model.onnx"))
+    model.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT  # an older float32 export
+    onnx.save(model, str(source / "plate_recogniser" / "2" / "model.onnx"))
+    args = ["models", "build", "--target", "tensorrt", "--versions", "1", "2", "--model-repository", str(source)]
+    assert main([*args, "--output", str(tmp_path / "trt")]) == 2
+    assert "plate_recogniser/2/model.onnx takes tensor(float), not uint8 pixels" in capsys.readouterr().err
 
 
 def _dockerfile_render_command(target: str, versions: str) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")  # the `train` extra; `make test` installs it
 
-from anpr.inference.onnxruntime_models import OnnxRuntimeModels  # noqa: E402
+from anpr.inference.onnxruntime_models import ModelFileError, OnnxRuntimeModels  # noqa: E402
 from anpr_training.checkpoints import load_weights  # noqa: E402
 from anpr_training.export import export_detector, export_recogniser, parity  # noqa: E402
 from anpr_training.models import (  # noqa: E402
@@ -71,9 +71,23 @@ def test_onnx_export_matches_pytorch(tmp_path: Path) -> None:
     detector = _randomised(PlateDetector())
     assert export_detector(detector, tmp_path / "det.onnx") < 1e-2  # boxes are in pixels (hundreds)
     frame, _ = letterbox(generate_frame(1, 0).image, (384, 640))
-    real = torch.from_numpy(frame.astype(np.float32) / 255.0)[None, None]
+    real = torch.from_numpy(frame)[None, None]
     assert parity(DetectorForExport(detector), tmp_path / "det.onnx", real) < 1e-2
     assert export_recogniser(_randomised(PlateRecogniser()), tmp_path / "rec.onnx") < 1e-4
+
+
+def test_exported_models_take_uint8_pixels_and_cast_them_first(tmp_path: Path) -> None:
+    """TensorRT takes a uint8 input only when it feeds a Cast directly; every runtime gets uint8."""
+    export_recogniser(PlateRecogniser().eval(), tmp_path / "rec.onnx")
+    graph = onnx.load(str(tmp_path / "rec.onnx")).graph
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    consumers = [node for node in graph.node if graph.input[0].name in node.input]
+    assert [node.op_type for node in consumers] == ["Cast"]
+    with pytest.raises(ModelFileError, match="not uint8 pixels"):  # an older float32 export is refused
+        float_model = onnx.load(str(tmp_path / "rec.onnx"))
+        float_model.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+        onnx.save(float_model, str(tmp_path / "float.onnx"))
+        OnnxRuntimeModels(tmp_path / "float.onnx", tmp_path / "rec.onnx")
 
 
 @pytest.mark.parametrize("model", ["detector", "recogniser"])

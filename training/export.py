@@ -35,8 +35,12 @@ def _export(
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 
+def random_pixels(*shape: int) -> torch.Tensor:
+    return torch.randint(0, 256, shape, dtype=torch.uint8)
+
+
 def parity(module: torch.nn.Module, path: Path, inputs: torch.Tensor) -> float:
-    """Largest absolute difference between PyTorch and ONNX Runtime outputs on `inputs`."""
+    """Largest absolute difference between PyTorch and ONNX Runtime outputs on `inputs` (uint8)."""
     module.eval()
     with torch.no_grad():
         expected = module(inputs)
@@ -49,15 +53,13 @@ def parity(module: torch.nn.Module, path: Path, inputs: torch.Tensor) -> float:
 def export_detector(model: PlateDetector, path: Path) -> float:
     """Writes the detector (input `images`, outputs `boxes`, `scores`); returns the parity error."""
     wrapped = DetectorForExport(model)
-    example = torch.rand(2, 1, *DETECTOR_INPUT_HW)
-    _export(wrapped, example, path, "images", ["boxes", "scores"])
-    return parity(wrapped, path, torch.rand(3, 1, *DETECTOR_INPUT_HW))
+    _export(wrapped, random_pixels(2, 1, *DETECTOR_INPUT_HW), path, "images", ["boxes", "scores"])
+    return parity(wrapped, path, random_pixels(3, 1, *DETECTOR_INPUT_HW))
 
 
 def export_recogniser(model: PlateRecogniser, path: Path) -> float:
     """Writes the recogniser (input `crops`, output `probs`); returns the parity error."""
     wrapped = RecogniserForExport(model)
-    example = torch.rand(2, 1, *RECOGNISER_INPUT_HW)
-    _export(wrapped, example, path, "crops", ["probs"])
+    _export(wrapped, random_pixels(2, 1, *RECOGNISER_INPUT_HW), path, "crops", ["probs"])
     # Batch sizes other than the example's (2), including 1: the batch axis must really be dynamic.
-    return max(parity(wrapped, path, torch.rand(n, 1, *RECOGNISER_INPUT_HW)) for n in (1, 5))
+    return max(parity(wrapped, path, random_pixels(n, 1, *RECOGNISER_INPUT_HW)) for n in (1, 5))

@@ -65,15 +65,21 @@ def decode_detector_maps(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return boxes.reshape(n, gh * gw, 4), scores.reshape(n, gh * gw)
 
 
+def unit_scaled(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [0, 1]. Inside the shipped graphs, so every runtime is sent uint8 (a
+    quarter of the bytes of float32); the cast comes first, as TensorRT requires of a uint8 input."""
+    return pixels.float() / 255.0
+
+
 class DetectorForExport(nn.Module):
-    """The detector with its box decoding, as shipped: input `images`, outputs `boxes`, `scores`."""
+    """The detector as shipped: input `images` (uint8), outputs `boxes`, `scores` (box decoding inside)."""
 
     def __init__(self, detector: PlateDetector) -> None:
         super().__init__()
         self.detector = detector
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return decode_detector_maps(self.detector(images))
+        return decode_detector_maps(self.detector(unit_scaled(images)))
 
 
 class PlateRecogniser(nn.Module):
@@ -111,14 +117,14 @@ class PlateRecogniser(nn.Module):
 
 
 class RecogniserForExport(nn.Module):
-    """The recogniser as shipped: input `crops`, output `probs` (N, 32, classes), softmaxed."""
+    """The recogniser as shipped: input `crops` (uint8), output `probs` (N, 32, classes), softmaxed."""
 
     def __init__(self, recogniser: PlateRecogniser) -> None:
         super().__init__()
         self.recogniser = recogniser
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.recogniser(crops), dim=-1)
+        return torch.softmax(self.recogniser(unit_scaled(crops)), dim=-1)
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:

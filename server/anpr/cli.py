@@ -199,13 +199,14 @@ def _bench_overhead(args: argparse.Namespace) -> int:
 
 def _models_build(args: argparse.Namespace) -> int:
     from anpr.deployment.repository import BuildOptions, TensorRTMissing, build_engines, render
+    from anpr.inference.onnxruntime_models import ModelFileError
 
     options = BuildOptions(
         target=args.target, versions=tuple(args.versions), int8=args.int8, calibration_dir=args.calibration_dir
     )
     try:
         written = render(args.model_repository, args.output, options)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ModelFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for path in written:
@@ -226,7 +227,7 @@ def _plan(args: argparse.Namespace) -> int:
     result = plan(args.cameras, args.fps, measured, args.wire, args.triton_pod_gbit or TRITON_POD_GBIT)
     print(f"{args.cameras} cameras x {args.fps:g} frames/s = {result['frames_per_second']:.0f} frames/s")
     print(f"ingest bandwidth: {result['ingest_gbit_per_s']:.2f} Gbit/s ({result['frame_kib']:.0f} KiB a frame)")
-    built = "as built" if args.wire == "float32" else "needs TensorRT plans that take uint8"
+    built = "as built" if args.wire == "uint8" else "what float32 inputs would cost"
     print(f"front ends decode, Triton gets {args.wire} pixels ({built}):")
     print(f"  front-end pods: {result['frontend_pods']}")
     print(f"  GPUs: {result['gpus'] if result['gpus'] is not None else 'not derivable from measurements yet'}")
@@ -294,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--results", type=Path, default=BENCHMARK_RESULTS)
     plan.add_argument("--simulate", action="store_true", help="replay a day of traffic through the HPA")
     plan.add_argument("--pod-fps", type=float, help="frames/s per Triton pod (default: derived from measurements)")
-    plan.add_argument("--wire", choices=["float32", "uint8"], default="float32", help="pixel type sent to Triton")
+    plan.add_argument("--wire", choices=["uint8", "float32"], default="uint8", help="pixel type sent to Triton")
     plan.add_argument("--triton-pod-gbit", type=float, help="Gbit/s a one-GPU Triton pod can use (assumed; default 50)")
     plan.add_argument("--out", type=Path, default=BENCHMARK_RESULTS)
     plan.set_defaults(handler=_plan)

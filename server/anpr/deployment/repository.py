@@ -8,6 +8,8 @@ The source `model_repository/` (ONNX files, model cards) is the single source of
   each ONNX file into an FP16 (optionally INT8) plan with an optimisation profile covering batch
   1..max. Plans are built on the GPU type that runs them (the Kubernetes init container runs the
   script); `--build` runs it here and refuses clearly where TensorRT is not installed.
+Both take uint8 pixels, as the ONNX files do (the graphs cast and scale them first; TensorRT takes a
+uint8 input that feeds a Cast directly).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+
+from anpr.inference.onnxruntime_models import open_model
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def render_config(spec: ModelSpec, options: BuildOptions) -> str:
   batch_size: {batch}
   inputs {{
     key: "{spec.input_name}"
-    value: {{ data_type: TYPE_FP32, dims: [ {_dims(spec.input_dims)} ], zero_data: true }}
+    value: {{ data_type: TYPE_UINT8, dims: [ {_dims(spec.input_dims)} ], zero_data: true }}
   }}
 }} ]'''
         for batch in (1, spec.max_batch)
@@ -88,7 +92,7 @@ name: "{spec.name}"
 {header}
 max_batch_size: {spec.max_batch}
 input [
-  {{ name: "{spec.input_name}", data_type: TYPE_FP32, dims: [ {_dims(spec.input_dims)} ] }}
+  {{ name: "{spec.input_name}", data_type: TYPE_UINT8, dims: [ {_dims(spec.input_dims)} ] }}
 ]
 output [
 {outputs}
@@ -138,6 +142,7 @@ def render(source: Path, output: Path, options: BuildOptions) -> list[Path]:
             onnx_source = source / spec.name / str(version) / "model.onnx"
             if not onnx_source.exists():
                 raise FileNotFoundError(f"no ONNX model at {onnx_source}")
+            open_model(onnx_source)  # refuses a model that does not take uint8 pixels
             version_dir = output / spec.name / str(version)
             version_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy2(onnx_source, version_dir / "model.onnx")

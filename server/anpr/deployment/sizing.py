@@ -22,7 +22,7 @@ TARGET_UTILISATION = 0.7  # Triton HPA target: the queue:compute ratio of 0.5 co
 FRONTEND_TARGET_UTILISATION = 0.65  # front-end HPA target CPU (k8s/base/frontend.yaml)
 FRONTEND_CPUS_PER_POD = 2  # k8s/base/frontend.yaml requests
 TRITON_POD_GBIT = 50.0  # assumed network share of a one-GPU Triton pod (an 8-GPU node with 4x100 GbE)
-WIRE_BYTES = {"uint8": 1, "float32": 4}  # per pixel sent to Triton; the TensorRT plans take float32
+WIRE_BYTES = {"uint8": 1, "float32": 4}  # per pixel sent to Triton; the models take uint8
 DETECTOR_PIXELS = DETECTOR_INPUT_HW[0] * DETECTOR_INPUT_HW[1]
 RECOGNISER_PIXELS = RECOGNISER_INPUT_HW[0] * RECOGNISER_INPUT_HW[1]
 DETECTOR_OUTPUT_BYTES = DETECTOR_PIXELS // 64 * 5 * 4  # stride 8: boxes [3840, 4] + scores [3840], float32
@@ -88,7 +88,7 @@ def _combined(*rates: float) -> float:
 
 
 def plan(
-    cameras: int, fps: float, measured: Measured, wire: str = "float32", triton_pod_gbit: float = TRITON_POD_GBIT
+    cameras: int, fps: float, measured: Measured, wire: str = "uint8", triton_pod_gbit: float = TRITON_POD_GBIT
 ) -> dict:
     """Two layouts. As built: front ends decode and letterbox, Triton gets pixels (`wire` type), so a
     Triton pod is bound by its GPU or by its network share. GPU decode (DESIGN.md at this scale): front

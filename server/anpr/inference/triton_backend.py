@@ -10,20 +10,18 @@ from tritonclient.utils import InferenceServerException
 
 from anpr.config import PipelineSettings
 from anpr.inference.backend import BackendUnavailable
-from anpr.inference.onnxruntime_models import unit_scaled
 
 log = logging.getLogger(__name__)
 
 DETECTOR = "plate_detector"
 RECOGNISER = "plate_recogniser"
-# Input types a model's config may declare: uint8 pixels (scaled inside the model; a quarter of the
-# bytes on the wire) or float32 already scaled to [0, 1] (what a TensorRT plan of the ONNX file takes).
-WIRE_TYPES = {"TYPE_UINT8": "UINT8", "TYPE_FP32": "FP32"}
+# The models take uint8 pixels and scale them inside (a quarter of the bytes of float32 on the wire).
+INPUT_TYPE = "TYPE_UINT8"
 
 
 class TritonBackend:
-    """Sends batches to Triton, splitting them at each model's `max_batch_size`, in the input type
-    each model's config declares (read when the models become ready)."""
+    """Sends uint8 batches to Triton, split at each model's `max_batch_size` (read when the models
+    become ready)."""
 
     name = "triton"
 
@@ -33,7 +31,6 @@ class TritonBackend:
         self._timeout_s = timeout_s
         self._client: triton.InferenceServerClient | None = None
         self._max_batch = {DETECTOR: 1, RECOGNISER: 1}
-        self._wire_type = {DETECTOR: "FP32", RECOGNISER: "FP32"}
 
     def _versions(self) -> dict[str, str]:
         return {DETECTOR: str(self._settings.detector_version), RECOGNISER: str(self._settings.recogniser_version)}
@@ -42,8 +39,8 @@ class TritonBackend:
         self._client = triton.InferenceServerClient(self.url)
 
     async def ready(self) -> bool:
-        """True when Triton answers and both model versions are loaded; reads their batch limits and
-        input types. A model whose input type is neither uint8 nor float32 is never ready."""
+        """True when Triton answers and both model versions are loaded; reads their batch limits. A model
+        that does not take uint8 pixels (an export older than that contract) is never ready."""
         if self._client is None:
             return False
         try:
@@ -55,18 +52,18 @@ class TritonBackend:
                 config = (await self._client.get_model_config(model, version, as_json=True))["config"]
                 self._max_batch[model] = max(1, int(config.get("max_batch_size", 1)))
                 declared = config["input"][0]["data_type"]
-                if declared not in WIRE_TYPES:
-                    log.error("%s:%s takes %s; supported inputs: %s", model, version, declared, sorted(WIRE_TYPES))
+                if declared != INPUT_TYPE:
+                    log.error(
+                        "%s:%s takes %s, not %s: re-export it (`anpr models export`) and re-render the repository",
+                        model,
+                        version,
+                        declared,
+                        INPUT_TYPE,
+                    )
                     return False
-                self._wire_type[model] = WIRE_TYPES[declared]
         except InferenceServerException:
             return False
         return True
-
-    @property
-    def wire_types(self) -> dict[str, str]:
-        """Per model, the Triton datatype its input is sent in ("UINT8" or "FP32")."""
-        return dict(self._wire_type)
 
     def model_versions(self) -> tuple[str, str]:
         versions = self._versions()
@@ -80,7 +77,7 @@ class TritonBackend:
         step = self._max_batch[model]
         for start in range(0, len(batch), step):
             chunk = np.ascontiguousarray(batch[start : start + step])
-            tensor = triton.InferInput(input_name, list(chunk.shape), self._wire_type[model])
+            tensor = triton.InferInput(input_name, list(chunk.shape), "UINT8")
             tensor.set_data_from_numpy(chunk)
             try:
                 response = await self._client.infer(
@@ -96,18 +93,12 @@ class TritonBackend:
                 results[k].append(response.as_numpy(name))
         return [np.concatenate(parts) for parts in results]
 
-    def _model_input(self, model: str, pixels: np.ndarray) -> np.ndarray:
-        """(N, H, W) uint8 -> (N, 1, H, W) in the model's declared input type."""
-        return (pixels if self._wire_type[model] == "UINT8" else unit_scaled(pixels))[:, None]
-
     async def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = self._model_input(DETECTOR, images)
-        boxes, scores = await self._infer(DETECTOR, "images", x, ["boxes", "scores"])
+        boxes, scores = await self._infer(DETECTOR, "images", images[:, None], ["boxes", "scores"])
         return boxes, scores
 
     async def recognise(self, crops: np.ndarray) -> np.ndarray:
-        x = self._model_input(RECOGNISER, crops)
-        (probs,) = await self._infer(RECOGNISER, "crops", x, ["probs"])
+        (probs,) = await self._infer(RECOGNISER, "crops", crops[:, None], ["probs"])
         return probs
 
     async def close(self) -> None:

@@ -3,9 +3,8 @@
 Each model folder's `1/model.py` imports this class. It runs inside Triton's backend stub, whose
 interpreter is the `python3` first on PATH: `anpr serve` puts this virtualenv there, so numpy 1.26
 and onnxruntime come from it (numpy 2 makes this Triton build return empty outputs).
-All requests Triton hands over at once are run as one ONNX Runtime batch. Inputs declared TYPE_UINT8
-in config.pbtxt (a quarter of the bytes of float32 through gRPC and shared memory) are scaled to
-[0, 1] here, as the ONNX graph expects; TYPE_FP32 inputs are passed through.
+All requests Triton hands over at once are run as one ONNX Runtime batch. Inputs are uint8 pixels
+(a quarter of the bytes of float32 through gRPC and shared memory); the ONNX graph scales them.
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-
-from anpr.inference.onnxruntime_models import unit_scaled
 
 
 class TritonPythonModel:
@@ -36,8 +33,6 @@ class TritonPythonModel:
 
         arrays = [pb_utils.get_input_tensor_by_name(r, self.input_name).as_numpy() for r in requests]
         batch = np.concatenate(arrays)
-        if batch.dtype == np.uint8:
-            batch = unit_scaled(batch)
         outputs = self.session.run(self.output_names, {self.input_name: batch})
         responses, start = [], 0
         for array in arrays:
