@@ -76,3 +76,15 @@ def test_synth_writes_the_labelled_set_format(tmp_path: Path) -> None:
         for line in image.with_suffix(".txt").read_text().splitlines():
             name, x, y, w, h, plate = line.split("\t")
             assert name == image.name and int(w) > 0 and int(h) > 0 and plate.isalnum()
+
+
+def test_eval_in_half_precision_scores_the_same_set_with_float16_models(tiny_labelled_set: Path, tmp_path: Path) -> None:
+    """`--fp16`: both models converted to float16 (as FP16 TensorRT plans store them), same metrics."""
+    pytest.importorskip("onnx")  # the `train` extra; the conversion needs it
+    full, half = tmp_path / "fp32.json", tmp_path / "fp16.json"
+    assert main(["models", "eval", str(tiny_labelled_set), "--json", str(full), "--quiet"]) == 0
+    assert main(["models", "eval", str(tiny_labelled_set), "--json", str(half), "--quiet", "--fp16"]) == 0
+    fp32, fp16 = json.loads(full.read_text()), json.loads(half.read_text())
+    assert fp16["plates"] == fp32["plates"] and fp16["frames"] == fp32["frames"]
+    assert abs(fp16["plate_accuracy"] - fp32["plate_accuracy"]) <= 0.2  # close, not necessarily equal
+    assert fp16["char_accuracy"] > 0.8

@@ -150,3 +150,14 @@ def test_fine_tuning_keeps_matching_weights_and_reports_a_new_head(tmp_path: Pat
     assert torch.equal(target.sequence[0].weight, source.sequence[0].weight)
     with pytest.raises(FileNotFoundError):
         load_weights(tmp_path / "missing.pt", target)
+
+
+def test_half_precision_models_run_in_float16_close_to_float32(model_repository: Path) -> None:
+    from anpr.inference.onnxruntime_models import open_model
+
+    path = model_repository / "plate_recogniser/1/model.onnx"
+    crops = np.random.default_rng(0).integers(0, 256, (4, 1, 32, 128), dtype=np.uint8)
+    full = open_model(path).run(None, {"crops": crops})[0]
+    half = open_model(path, fp16=True).run(None, {"crops": crops})[0]
+    assert half.dtype == np.float32  # inputs and outputs keep their types
+    assert 0 < np.abs(half - full).max() < 0.05  # float16 inside: not identical, but close

@@ -58,6 +58,12 @@ def test_gpu_throughput_combines_both_models_per_frame(tmp_path: Path) -> None:
     measured = measure(tmp_path, frames=1)
     assert math.isclose(measured.gpu_frames_per_s, 1 / (1 / 4000 + 2 / 40000))
     assert measured.gpu_decode_fps == 9500.0
+    # The detector plan is built in TF32: its TF32 rate counts once measured, not its FP16 one.
+    tf32 = [{"model": "detector", "precision": "tf32", "items_per_second": 3000.0}]
+    (tmp_path / "gpu" / "detector_tf32.json").write_text(json.dumps({"gpu": "H100", "results": tf32}))
+    measured = measure(tmp_path, frames=1)
+    assert math.isclose(measured.gpu_frames_per_s, 1 / (1 / 3000 + 2 / 40000))
+    assert "detector tf32, recogniser fp16" in measured.sources["gpu"]
     assert measured.frame_bytes > 10_000 and "H100" in measured.sources["gpu"]
 
 

@@ -33,7 +33,7 @@ def _models_eval(args: argparse.Namespace) -> int:
         print(f"error: {args.directory} is not a folder", file=sys.stderr)
         return 2
     try:
-        models = OnnxRuntimeModels(settings.detector_path, settings.recogniser_path, settings.onnx_threads)
+        models = OnnxRuntimeModels(settings.detector_path, settings.recogniser_path, settings.onnx_threads, args.fp16)
     except ModelFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--versions", type=int, nargs="+", default=[1], help="versions to serve side by side (old and new in a rollout)"
     )
-    build.add_argument("--int8", action="store_true", help="also INT8 (with --calibration-dir caches)")
+    build.add_argument("--int8", action="store_true", help="recogniser also in INT8 (with --calibration-dir caches)")
     build.add_argument("--calibration-dir", type=Path)
     build.add_argument("--build", action="store_true", help="run trtexec here (needs TensorRT)")
     build.set_defaults(handler=_models_build)
@@ -367,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--model-repository", type=Path)
     evaluation.add_argument("--batch-size", type=int, default=8)
     evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluation.add_argument(
+        "--fp16", action="store_true", help="models in float16, as TensorRT FP16 plans run them (needs `onnx`)"
+    )
     evaluation.set_defaults(handler=_models_eval)
 
     for name, handler, text in (

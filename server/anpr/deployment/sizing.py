@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from anpr.deployment.repository import MODELS
 from anpr.vision import DETECTOR_INPUT_HW, RECOGNISER_INPUT_HW
 from anpr.vision.ctc import NUM_CLASSES
 
@@ -67,19 +68,34 @@ def measure(results: Path, frames: int = 8) -> Measured:
             measured.forward_frames_per_cpu_s = overhead["null_model_small_frames"]["frames_per_cpu_second"]
     gpu = _load(results / "gpu" / "gpu_models_cuda.json")
     if gpu and measured.plates_per_frame:
-        best = {
-            m: max(r["items_per_second"] for r in gpu["results"] if r["model"] == m) for m in ("detector", "recogniser")
-        }
+        rates = _model_rates([gpu, _load(results / "gpu" / "detector_tf32.json")])
         # One GPU runs both models: frames/s where detector and recogniser time add up to 1 s.
-        measured.gpu_frames_per_s = 1.0 / (1.0 / best["detector"] + measured.plates_per_frame / best["recogniser"])
-        measured.sources["gpu"] = f"gpu/gpu_models_cuda.json on {gpu['gpu']} ({gpu['date']}, PyTorch FP16)"
+        measured.gpu_frames_per_s = _combined(rates["detector"][1], rates["recogniser"][1] / measured.plates_per_frame)
+        precisions = ", ".join(f"{model} {precision}" for model, (precision, _) in rates.items())
+        measured.sources["gpu"] = f"gpu/*.json on {gpu['gpu']} ({gpu['date']}, PyTorch: {precisions})"
         decode = gpu.get("feeding", {}).get("jpeg_decode")
         if isinstance(decode, dict):  # an older file: one batch size
             decode = [decode]
-        rates = [row["gpu_decode_grey_letterbox_fps"] for row in decode or [] if "gpu_decode_grey_letterbox_fps" in row]
-        if rates:
-            measured.gpu_decode_fps = max(rates)
+        key = "gpu_decode_grey_letterbox_fps"
+        decoded = [row[key] for row in decode or [] if key in row]
+        if decoded:
+            measured.gpu_decode_fps = max(decoded)
     return measured
+
+
+def _model_rates(files: list[dict | None]) -> dict[str, tuple[str, float]]:
+    """Per model, the best measured items/s in the precision its TensorRT plan is built in (FP16 or
+    TF32, `repository.MODELS`), or in FP16 where that precision was not measured (an older file)."""
+    rows = [{"precision": file.get("precision", "fp16"), **row} for file in files if file for row in file["results"]]
+    rates: dict[str, tuple[str, float]] = {}
+    for model, spec in zip(("detector", "recogniser"), MODELS):
+        wanted = "fp16" if spec.fp16 else "tf32"
+        for precision in (wanted, "fp16"):
+            found = [r["items_per_second"] for r in rows if r["model"] == model and r["precision"] == precision]
+            if found:
+                rates[model] = (precision, max(found))
+                break
+    return rates
 
 
 def _combined(*rates: float) -> float:
