@@ -78,7 +78,7 @@ def test_synth_writes_the_labelled_set_format(tmp_path: Path) -> None:
             assert name == image.name and int(w) > 0 and int(h) > 0 and plate.isalnum()
 
 
-def test_eval_in_half_precision_scores_the_same_set_with_float16_models(tiny_labelled_set: Path, tmp_path: Path) -> None:
+def test_eval_in_half_precision_scores_the_set_with_float16_models(tiny_labelled_set: Path, tmp_path: Path) -> None:
     """`--fp16`: both models converted to float16 (as FP16 TensorRT plans store them), same metrics."""
     pytest.importorskip("onnx")  # the `train` extra; the conversion needs it
     full, half = tmp_path / "fp32.json", tmp_path / "fp16.json"
