@@ -12,7 +12,7 @@ SYSTEM_PACKAGES := fonts-liberation fonts-urw-base35 fonts-freefont-ttf fonts-ro
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[local-triton,train,dev]'
 	touch $@
 
 system-packages:

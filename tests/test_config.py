@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,18 @@ def test_every_setting_is_documented_in_the_readme() -> None:
             names.append(name)
     missing = [name for name in names if f"`{name}`" not in table and f".{name.split('.')[-1]}`" not in table]
     assert not missing, f"settings missing from the README's configuration table: {missing}"
+
+
+def test_serve_without_its_models_or_a_local_triton_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a bare `pip install .` meets: no model files beside it, no `local-triton` extra."""
+    from anpr.cli import main
+
+    config = tmp_path / "anpr.toml"
+    config.write_text(f'port = 0\nmetrics_port = 0\n[pipeline]\nmodel_repository = "{tmp_path / "none"}"\n')
+    assert main(["serve", "--config", str(config), "--backend", "onnxruntime"]) == 2
+    assert "model file not found" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "pytriton", None)  # as if nvidia-pytriton were not installed
+    assert main(["serve", "--config", str(config), "--backend", "triton"]) == 2
+    assert "`local-triton` extra" in capsys.readouterr().err

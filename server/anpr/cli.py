@@ -103,6 +103,8 @@ def _models_export(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
 
+    from anpr.inference.onnxruntime_models import ModelFileError
+    from anpr.inference.triton_process import TritonNotInstalled
     from anpr.server import serve
 
     try:
@@ -117,7 +119,11 @@ def _serve(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except (TritonNotInstalled, ModelFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

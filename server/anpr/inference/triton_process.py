@@ -37,7 +37,10 @@ def _pytriton_root() -> Path:
     try:
         import pytriton
     except ImportError as error:
-        raise TritonNotInstalled("install nvidia-pytriton to run a local Triton") from error
+        raise TritonNotInstalled(
+            "a local Triton needs the `local-triton` extra (pip install 'anpr[local-triton]', which brings "
+            "nvidia-pytriton); or set triton_url (--triton-url) to a running Triton"
+        ) from error
     return Path(pytriton.__file__).parent
 
 
