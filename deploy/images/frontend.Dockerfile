@@ -1,7 +1,7 @@
 # image: registry.example.com/anpr/frontend
-# The gRPC front end (`anpr serve`): no models, no PyTorch and no tritonserver (the `local-triton` extra)
-# here; Triton runs in its own pods
-# (k8s/base/triton.yaml) and the front end reaches it at `triton_url` (k8s/base/anpr.toml).
+# The gRPC front end (`anpr serve`): no models, no PyTorch and no tritonserver (the `local-triton`
+# extra) here; Triton runs in its own pods (k8s/base/triton.yaml) and the front end reaches it at
+# `triton_url` (k8s/base/anpr.toml).
 #
 #   docker build -f deploy/images/frontend.Dockerfile -t registry.example.com/anpr/frontend:0.1.0 .
 #
