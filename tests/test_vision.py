@@ -160,3 +160,30 @@ def test_format_fitting_picks_the_most_likely_format() -> None:
     probs = _read("ABI2OCD", {2: ("1", 0.3), 4: ("0", 0.2)})
     plate, name = fit_plate_format(probs, decode_ctc(probs), PLATE_FORMATS, 0.1)
     assert (plate.text, name) == ("AB12OCD", "GB")
+
+
+def _spelled(text: str, confidence: float) -> np.ndarray:
+    """Recogniser output (32 columns) spelling `text` with every character at `confidence`."""
+    columns = [c for code in encode_text(text) for c in (code, 0)]
+    return _probs(columns + [0] * (32 - len(columns)), confidence)
+
+
+def test_low_scoring_detections_stand_only_when_their_read_verifies_them() -> None:
+    from anpr.config import PipelineSettings
+    from anpr.inference.pipeline import assemble_reads
+    from anpr.vision import Detection
+
+    settings = PipelineSettings()  # outright at 0.35; 0.15-0.35 needs a read >= 0.8 in a plate format
+    box = (10.0, 10.0, 90.0, 30.0)
+    cases = [  # (detector score, text, per-character confidence, kept?)
+        (0.6, "X7QQ9", 0.5, True),  # the detector is sure: kept whatever is read
+        (0.2, "AB12CDE", 0.99, True),  # unsure detector, confident GB read: a plate
+        (0.2, "AB12CDE", 0.9, False),  # 0.9 per character is 0.48 for the plate: not verified
+        (0.2, "X7QQ9", 0.99, False),  # confident, but no plate format: a sign, a phone number...
+    ]
+    detections = [[Detection(box, score)] for score, *_ in cases]
+    probs = np.stack([_spelled(text, confidence) for _, text, confidence, _ in cases])
+    reads = assemble_reads(detections, probs, settings)
+    assert [bool(frame) for frame in reads] == [kept for *_, kept in cases]
+    with pytest.raises(ValueError, match="must not exceed"):
+        PipelineSettings(detection_threshold=0.3, verified_detection_threshold=0.4)

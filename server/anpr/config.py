@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from anpr.ingest.decode import DecodeLimits
@@ -27,7 +27,17 @@ class PipelineSettings(BaseModel):
     model_repository: Path = SOURCE_MODEL_REPOSITORY
     detector_version: int = Field(1, ge=1)
     recogniser_version: int = Field(1, ge=1)
-    detection_threshold: float = Field(0.35, gt=0, lt=1)
+    detection_threshold: float = Field(0.35, gt=0, lt=1, description="least detector score of a plate read")
+    verified_detection_threshold: float = Field(
+        0.15,
+        gt=0,
+        lt=1,
+        description="detections scoring from this up to detection_threshold are kept only when their read is "
+        "confident (verified_read_confidence) and fits an enabled plate format; equal to detection_threshold: off",
+    )
+    verified_read_confidence: float = Field(
+        0.8, gt=0, le=1, description="least read confidence that verifies a low-scoring detection"
+    )
     nms_iou: float = Field(0.4, gt=0, lt=1)
     max_plates_per_frame: int = Field(16, ge=1, le=64)
     onnx_threads: int = Field(1, ge=1, description="intra-op threads per ONNX Runtime session")
@@ -36,6 +46,12 @@ class PipelineSettings(BaseModel):
     format_min_probability: float = Field(
         0.1, gt=0, le=1, description="least recogniser probability of a swapped-in character"
     )
+
+    @model_validator(mode="after")
+    def _verified_below_outright(self) -> PipelineSettings:
+        if self.verified_detection_threshold > self.detection_threshold:
+            raise ValueError("verified_detection_threshold must not exceed detection_threshold")
+        return self
 
     @field_validator("plate_formats")
     @classmethod

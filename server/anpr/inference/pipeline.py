@@ -13,7 +13,7 @@ import numpy as np
 
 from anpr.config import PipelineSettings
 from anpr.vision.crop import RECOGNISER_INPUT_HW, crop_plate
-from anpr.vision.ctc import decode_ctc
+from anpr.vision.ctc import PlateText, decode_ctc
 from anpr.vision.detection import DETECTOR_INPUT_HW, Detection, decode_detections
 from anpr.vision.letterbox import Letterbox, letterbox
 from anpr.vision.plate_formats import classify_plate_format, fit_plate_format
@@ -61,7 +61,7 @@ def detect_and_crop(
             scores[k],
             transform,
             (frame.shape[1], frame.shape[0]),
-            settings.detection_threshold,
+            settings.verified_detection_threshold,  # below detection_threshold, kept only if the read verifies
             settings.nms_iou,
             settings.max_plates_per_frame,
         )
@@ -70,6 +70,12 @@ def detect_and_crop(
     crops = [crop_plate(frame, d.box) for frame, found in zip(frames, detections) for d in found]
     stacked = np.stack(crops) if crops else np.zeros((0, *RECOGNISER_INPUT_HW), np.uint8)
     return detections, stacked
+
+
+def _verified(plate: PlateText, plate_format: str | None, settings: PipelineSettings) -> bool:
+    """Whether the read confirms a detection the detector alone was unsure of: confident, and in a known
+    format (signs, phone numbers and other text read confidently too, but rarely fit a plate format)."""
+    return plate_format is not None and plate.confidence >= settings.verified_read_confidence
 
 
 def assemble_reads(
@@ -92,6 +98,8 @@ def assemble_reads(
             cursor += 1
             if not plate.text:
                 continue  # a box with no legible characters is not a plate read
+            if detection.score < settings.detection_threshold and not _verified(plate, plate_format, settings):
+                continue
             frame_reads.append(
                 PlateRead(
                     plate.text,
