@@ -15,9 +15,11 @@ class ModelFileError(RuntimeError):
 def _half_precision(path: Path) -> bytes:
     """The model with its weights and activations in float16 (inputs and outputs kept), as a TensorRT
     FP16 plan stores them: what `anpr models eval --fp16` scores. Needs the `onnx` package."""
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
+    try:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as error:
+        raise ModelFileError(f"float16 models need the `onnx` package (the `train` extra): {error}") from error
     return convert_float_to_float16(onnx.load(str(path)), keep_io_types=True).SerializeToString()
 
 
