@@ -15,19 +15,24 @@ from pathlib import Path
 
 import numpy as np
 
-from anpr.deployment.repository import MODELS
-from anpr.vision import DETECTOR_INPUT_HW, RECOGNISER_INPUT_HW
-from anpr.vision.ctc import NUM_CLASSES
+from anpr.deployment.repository import MODELS, ModelSpec
 
 TARGET_UTILISATION = 0.7  # Triton HPA target: the queue:compute ratio of 0.5 corresponds to ~70% busy
 FRONTEND_TARGET_UTILISATION = 0.65  # front-end HPA target CPU (k8s/base/frontend.yaml)
 FRONTEND_CPUS_PER_POD = 2  # k8s/base/frontend.yaml requests
 TRITON_POD_GBIT = 50.0  # assumed network share of a one-GPU Triton pod (an 8-GPU node with 4x100 GbE)
 WIRE_BYTES = {"uint8": 1, "float32": 4}  # per pixel sent to Triton; the models take uint8
-DETECTOR_PIXELS = DETECTOR_INPUT_HW[0] * DETECTOR_INPUT_HW[1]
-RECOGNISER_PIXELS = RECOGNISER_INPUT_HW[0] * RECOGNISER_INPUT_HW[1]
-DETECTOR_OUTPUT_BYTES = DETECTOR_PIXELS // 64 * 5 * 4  # stride 8: boxes [3840, 4] + scores [3840], float32
-RECOGNISER_OUTPUT_BYTES = RECOGNISER_INPUT_HW[1] // 4 * NUM_CLASSES * 4  # CTC probabilities [32, 37], float32
+
+
+def _pixels(spec: ModelSpec) -> int:
+    return math.prod(spec.input_dims)
+
+
+def _output_bytes(spec: ModelSpec) -> int:
+    return sum(math.prod(dims) for _, dims in spec.outputs) * 4  # float32
+
+
+DETECTOR, RECOGNISER = MODELS
 
 
 @dataclass
@@ -111,8 +116,8 @@ def plan(
     ends forward the JPEG bytes and Triton decodes them (nvJPEG) before the models."""
     total = cameras * fps
     plates = measured.plates_per_frame or 0.0
-    pixels_in = (DETECTOR_PIXELS + plates * RECOGNISER_PIXELS) * WIRE_BYTES[wire]
-    bytes_out = DETECTOR_OUTPUT_BYTES + plates * RECOGNISER_OUTPUT_BYTES
+    pixels_in = (_pixels(DETECTOR) + plates * _pixels(RECOGNISER)) * WIRE_BYTES[wire]
+    bytes_out = _output_bytes(DETECTOR) + plates * _output_bytes(RECOGNISER)
     result: dict = {
         "cameras": cameras,
         "fps_per_camera": fps,
