@@ -18,7 +18,7 @@ from tqdm import tqdm
 from anpr.vision.ctc import decode_ctc, encode_text
 from anpr_training.checkpoints import load_checkpoint, load_weights, save_checkpoint
 from anpr_training.datasets import detector_set, recogniser_set
-from anpr_training.models import DETECTOR_STRIDE, PlateDetector, PlateRecogniser
+from anpr_training.models import DETECTOR_STRIDE, PlateDetector, PlateRecogniser, unit_scaled
 from anpr_training.targets import detector_targets
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def recogniser_accuracy(model: PlateRecogniser, crops: np.ndarray, targets: np.n
     device = next(model.parameters()).device
     with torch.no_grad():
         for start in range(0, len(crops), 256):
-            x = torch.from_numpy(crops[start : start + 256].astype(np.float32) / 255.0)[:, None].to(device)
+            x = unit_scaled(torch.from_numpy(crops[start : start + 256]))[:, None].to(device)
             probs = torch.softmax(model(x), dim=-1).cpu().numpy()
             for k, p in enumerate(probs):
                 truth = targets[start + k, : lengths[start + k]].tolist()
@@ -177,7 +177,7 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     accuracy = float("nan")
     for step in progress:
         index = torch.randint(0, len(crops), (run.batch_size,), generator=generator).to(device)
-        x = (crops_on[index].float() / 255.0)[:, None]
+        x = unit_scaled(crops_on[index])[:, None]
         dx, dy = (int(v) for v in torch.randint(-3, 4, (2,), generator=generator))
         x = torch.roll(nn.functional.pad(x, (3, 3, 2, 2), mode="replicate"), shifts=(dy, dx), dims=(2, 3))[
             :, :, 2:-2, 3:-3
