@@ -12,7 +12,7 @@ SYSTEM_PACKAGES := fonts-liberation fonts-urw-base35 fonts-freefont-ttf fonts-ro
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local-triton,train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[local-triton,tools,train,dev]'
 	touch $@
 
 system-packages:
@@ -25,7 +25,7 @@ system-packages:
 	fi
 
 demo: system-packages $(INSTALLED)
-	$(BIN)/python -m anpr.demo
+	$(BIN)/anpr demo
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check server training benchmarks deploy tests

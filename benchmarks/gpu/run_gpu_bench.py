@@ -26,16 +26,19 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# Runs from a checkout without installing the package (the GPU machine has no pydantic or grpc): the
+# model contract and the PyTorch networks import neither.
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "server"), str(ROOT / "training")]
 
-from training.models import PlateDetector, PlateRecogniser  # noqa: E402
+from anpr.contract import BY_ROLE  # noqa: E402
+from anpr_training.models import PlateDetector, PlateRecogniser  # noqa: E402
 
-SHAPES = {"detector": (1, 384, 640), "recogniser": (1, 32, 128)}
-# What each TensorRT plan is built in (anpr.deployment.repository.MODELS): the detector in FP32 with
-# TF32 convolutions (in FP16 its box coordinates cost plate accuracy), the recogniser in FP16; the
-# detector is timed in both.
-PRECISIONS = {"detector": ("fp16", "tf32"), "recogniser": ("fp16",)}
+SHAPES = {role: spec.input.dims for role, spec in BY_ROLE.items()}
+# Each model in the precision its TensorRT plan is built in (the contract's `plan_precision`: the
+# detector in FP32 with TF32 convolutions, since in FP16 its box coordinates cost plate accuracy; the
+# recogniser in FP16), and the detector in FP16 too, for comparison.
+PRECISIONS = {role: tuple(dict.fromkeys(("fp16", spec.plan_precision))) for role, spec in BY_ROLE.items()}
 DTYPES = {"fp16": torch.float16, "tf32": torch.float32, "fp32": torch.float32}
 
 

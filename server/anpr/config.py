@@ -1,5 +1,8 @@
 """Deployment settings: one typed object, validated once, from defaults < TOML file < ANPR_* < flags.
 
+This module only assembles the sections; each is defined beside the code it configures
+(`PipelineSettings` with the pipeline, `SchedulerPolicy` with the scheduler, `DecodeLimits` with decoding).
+
 Nested sections use a double underscore in environment variables, e.g.
 `ANPR_SCHEDULER__MAX_BATCH=32` or `ANPR_PIPELINE__DETECTION_THRESHOLD=0.4`.
 """
@@ -7,69 +10,15 @@ Nested sections use a double underscore in environment variables, e.g.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from anpr.inference.backends import BackendKind
+from anpr.inference.pipeline import PipelineSettings
 from anpr.ingest.decode import DecodeLimits
 from anpr.scheduling.scheduler import SchedulerPolicy
-from anpr.vision.plate_formats import FORMAT_NAMES, PlateFormat, enabled_formats
-
-SOURCE_MODEL_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
-
-
-class PipelineSettings(BaseModel):
-    """How frames become plate reads; shared by the server, `anpr models eval` and benchmarks."""
-
-    model_config = {"extra": "forbid", "frozen": True}
-
-    model_repository: Path = SOURCE_MODEL_REPOSITORY
-    detector_version: int = Field(1, ge=1)
-    recogniser_version: int = Field(1, ge=1)
-    detection_threshold: float = Field(0.35, gt=0, lt=1, description="least detector score of a plate read")
-    verified_detection_threshold: float = Field(
-        0.15,
-        gt=0,
-        lt=1,
-        description="detections scoring from this up to detection_threshold are kept only when their read is "
-        "confident (verified_read_confidence) and fits an enabled plate format; equal to detection_threshold: off",
-    )
-    verified_read_confidence: float = Field(
-        0.8, gt=0, le=1, description="least read confidence that verifies a low-scoring detection"
-    )
-    nms_iou: float = Field(0.4, gt=0, lt=1)
-    max_plates_per_frame: int = Field(16, ge=1, le=64)
-    onnx_threads: int = Field(1, ge=1, description="intra-op threads per ONNX Runtime session")
-    plate_formats: tuple[str, ...] = Field(FORMAT_NAMES, description="formats reads are checked against, in order")
-    format_correction: bool = Field(True, description="swap look-alike characters to fit an enabled format")
-    format_min_probability: float = Field(
-        0.1, gt=0, le=1, description="least recogniser probability of a swapped-in character"
-    )
-
-    @model_validator(mode="after")
-    def _verified_below_outright(self) -> PipelineSettings:
-        if self.verified_detection_threshold > self.detection_threshold:
-            raise ValueError("verified_detection_threshold must not exceed detection_threshold")
-        return self
-
-    @field_validator("plate_formats")
-    @classmethod
-    def _known_formats(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        enabled_formats(names)
-        return names
-
-    @property
-    def formats(self) -> tuple[PlateFormat, ...]:
-        return enabled_formats(self.plate_formats)
-
-    @property
-    def detector_path(self) -> Path:
-        return self.model_repository / "plate_detector" / str(self.detector_version) / "model.onnx"
-
-    @property
-    def recogniser_path(self) -> Path:
-        return self.model_repository / "plate_recogniser" / str(self.recogniser_version) / "model.onnx"
 
 
 class Settings(BaseSettings):
@@ -80,9 +29,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 in containers")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port; 0 picks a free one")
-    backend: Literal["triton", "onnxruntime", "null"] = Field(
-        "triton", description="null: no models, no plates (measures the front end's own cost)"
-    )
+    backend: BackendKind = Field("triton", description="null: no models, no plates (measures the front end's own cost)")
     triton_url: str | None = Field(None, description="host:port of Triton's gRPC; unset starts a local Triton")
     triton_exit_timeout_s: int = Field(5, ge=1, description="a local Triton's --exit-timeout-secs")
     triton_ready_timeout_s: float = Field(120.0, gt=0, description="how long the demo waits for the models")

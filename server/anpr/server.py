@@ -24,8 +24,8 @@ from grpc_reflection.v1alpha import reflection
 from anpr.api.servicer import PlateRecognitionServicer
 from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
 from anpr.config import Settings
-from anpr.inference.backend import NullBackend, OnnxRuntimeBackend, PlateBackend
-from anpr.inference.triton_backend import TritonBackend
+from anpr.inference.backend import PlateBackend
+from anpr.inference.backends import close_backend, open_backend
 from anpr.inference.triton_process import LocalTriton
 from anpr.observability import CameraStatsBook, ServerMetrics
 from anpr.scheduling.dispatcher import BatchDispatcher
@@ -58,18 +58,9 @@ class AnprServer:
     async def start(self) -> int:
         """Starts everything; returns the gRPC port. Health says SERVING once the models are ready."""
         s = self.settings
-        if s.backend == "onnxruntime":
-            self.backend = OnnxRuntimeBackend(s.pipeline)
-        elif s.backend == "null":
-            self.backend = NullBackend()
-        else:
-            url = s.triton_url
-            if url is None:
-                self.local_triton = LocalTriton(s.pipeline.model_repository, s.triton_exit_timeout_s)
-                await self.local_triton.start()
-                url = self.local_triton.url
-            self.backend = TritonBackend(url, s.pipeline)
-        await self.backend.start()
+        self.backend, self.local_triton = await open_backend(
+            s.backend, s.pipeline, s.triton_url, s.triton_exit_timeout_s
+        )
         self.dispatcher = BatchDispatcher(
             self.backend, s.pipeline, s.scheduler, s.max_batches_in_flight, s.worker_threads, self.metrics
         )
@@ -149,9 +140,7 @@ class AnprServer:
         if self._grpc:
             await self._grpc.stop(grace=2.0)
         if self.backend:
-            await self.backend.close()
-        if self.local_triton:
-            await self.local_triton.stop()
+            await close_backend(self.backend, self.local_triton)
         if self._gauges:
             self._gauges.cancel()
         self.metrics.close()

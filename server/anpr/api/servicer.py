@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 import numpy as np
 
-from anpr.api.results import frame_result
+from anpr.api.messages import frame_image, frame_result
 from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
-from anpr.ingest.decode import DecodeLimits, InvalidFrame, decode_image, validate_frame
+from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame, Reason
+from anpr.ingest.decode import DecodeLimits, decode_image, validate_image
 from anpr.observability import CameraStatsBook, ServerMetrics
-from anpr.scheduling.dispatcher import BatchDispatcher, FrameOutcome, PendingFrame, UnusableImage
+from anpr.scheduling.dispatcher import BatchDispatcher, PendingFrame
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +81,20 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         self.metrics.frames_received.inc()
         if frame.camera_id:
             self.cameras.received(frame.camera_id)
+        image = frame_image(frame)
         try:
-            validate_frame(frame, self.limits)
+            if not frame.camera_id:
+                raise InvalidFrame("camera_id is required", Reason.MISSING_CAMERA_ID)
+            validate_image(image, self.limits)
         except InvalidFrame as error:
             log.debug("invalid frame from camera %r: %s", frame.camera_id, error)
-            outcome = FrameOutcome("INVALID", str(error), error.code)
+            outcome = FrameOutcome(FrameStatus.INVALID, str(error), error.code)
             self._answer(reply, frame.camera_id, frame.sequence, outcome, received_at)
             return
+        assert image is not None  # validate_image refuses a frame without one
 
         def load_image() -> np.ndarray:
-            try:
-                return decode_image(frame)
-            except InvalidFrame as error:
-                raise UnusableImage(str(error), error.code) from None
+            return decode_image(image)
 
         def on_answer(pending: PendingFrame, outcome: FrameOutcome) -> None:
             self._answer(reply, pending.camera_id, pending.sequence, outcome, pending.received_at)

@@ -18,33 +18,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from anpr.contract import MODELS, ModelSpec
 from anpr.inference.onnxruntime_models import open_model
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    input_name: str
-    input_dims: tuple[int, ...]  # without the batch dimension
-    outputs: tuple[tuple[str, tuple[int, ...]], ...]
-    max_batch: int
-    preferred: tuple[int, ...]
-    fp16: bool  # reduced precision (FP16, and INT8 when asked) in the TensorRT plan
-
-
-MODELS = (
-    # FP16 detector: hold-out plate accuracy as served on the CPU, but -0.2 points over 3 validation sets
-    # (FP16 box coordinates move the crops); FP16 recogniser: the same reads as FP32.
-    ModelSpec(
-        "plate_detector", "images", (1, 384, 640), (("boxes", (3840, 4)), ("scores", (3840,))), 64, (16, 32, 64), False
-    ),
-    ModelSpec("plate_recogniser", "crops", (1, 32, 128), (("probs", (32, 37)),), 256, (64, 128, 256), True),
-)
 
 
 class BuildOptions(BaseModel):
@@ -81,15 +60,15 @@ def render_config(spec: ModelSpec, options: BuildOptions) -> str:
         header = 'platform: "onnxruntime_onnx"\ndefault_model_filename: "model.onnx"'
         instances = f"instance_group [ {{ kind: KIND_CPU, count: {options.cpu_instances} }} ]"
     outputs = ",\n".join(
-        f'  {{ name: "{name}", data_type: TYPE_FP32, dims: [ {_dims(dims)} ] }}' for name, dims in spec.outputs
+        f'  {{ name: "{o.name}", data_type: TYPE_{o.dtype}, dims: [ {_dims(o.dims)} ] }}' for o in spec.outputs
     )
     warmup = "\n".join(
         f'''model_warmup [ {{
   name: "batch_{batch}"
   batch_size: {batch}
   inputs {{
-    key: "{spec.input_name}"
-    value: {{ data_type: TYPE_UINT8, dims: [ {_dims(spec.input_dims)} ], zero_data: true }}
+    key: "{spec.input.name}"
+    value: {{ data_type: TYPE_{spec.input.dtype}, dims: [ {_dims(spec.input.dims)} ], zero_data: true }}
   }}
 }} ]'''
         for batch in (1, spec.max_batch)
@@ -99,14 +78,14 @@ name: "{spec.name}"
 {header}
 max_batch_size: {spec.max_batch}
 input [
-  {{ name: "{spec.input_name}", data_type: TYPE_UINT8, dims: [ {_dims(spec.input_dims)} ] }}
+  {{ name: "{spec.input.name}", data_type: TYPE_{spec.input.dtype}, dims: [ {_dims(spec.input.dims)} ] }}
 ]
 output [
 {outputs}
 ]
 {instances}
 dynamic_batching {{
-  preferred_batch_size: [ {_dims(spec.preferred)} ]
+  preferred_batch_size: [ {_dims(spec.preferred_batches)} ]
   max_queue_delay_microseconds: {options.max_queue_delay_us}
 }}
 version_policy: {{ specific: {{ versions: [ {_dims(options.versions)} ] }} }}
@@ -116,19 +95,20 @@ version_policy: {{ specific: {{ versions: [ {_dims(options.versions)} ] }} }}
 
 def trtexec_command(spec: ModelSpec, options: BuildOptions, onnx: str, plan: str) -> list[str]:
     """The exact trtexec invocation for one model: FP16 (+INT8) or FP32/TF32, profile over batch 1..max."""
-    shape = "x".join(str(d) for d in spec.input_dims)
-    opt = spec.preferred[0]
+    fp16 = spec.plan_precision == "fp16"
+    shape = "x".join(str(d) for d in spec.input.dims)
+    opt = spec.preferred_batches[0]
     command = [
         "trtexec",
         f"--onnx={onnx}",
         f"--saveEngine={plan}",
-        *(["--fp16"] if spec.fp16 else []),
-        f"--minShapes={spec.input_name}:1x{shape}",
-        f"--optShapes={spec.input_name}:{opt}x{shape}",
-        f"--maxShapes={spec.input_name}:{spec.max_batch}x{shape}",
+        *(["--fp16"] if fp16 else []),
+        f"--minShapes={spec.input.name}:1x{shape}",
+        f"--optShapes={spec.input.name}:{opt}x{shape}",
+        f"--maxShapes={spec.input.name}:{spec.max_batch}x{shape}",
         f"--memPoolSize=workspace:{options.workspace_mib}M",
     ]
-    if options.int8 and spec.fp16:
+    if options.int8 and fp16:
         command.append("--int8")
         if options.calibration_dir is not None:
             command.append(f"--calib={options.calibration_dir / (spec.name + '.cache')}")
@@ -149,7 +129,7 @@ def render(source: Path, output: Path, options: BuildOptions) -> list[Path]:
             onnx_source = source / spec.name / str(version) / "model.onnx"
             if not onnx_source.exists():
                 raise FileNotFoundError(f"no ONNX model at {onnx_source}")
-            open_model(onnx_source)  # refuses a model that does not take uint8 pixels
+            open_model(onnx_source, spec)  # refuses a model that breaks the contract (float32 pixels, shapes)
             version_dir = output / spec.name / str(version)
             version_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy2(onnx_source, version_dir / "model.onnx")

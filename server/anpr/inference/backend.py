@@ -1,15 +1,12 @@
-"""The one small interface every inference backend implements, and the in-process ONNX one."""
+"""The one small interface every inference backend implements, and the backend with no models."""
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
 
-from anpr.config import PipelineSettings
-from anpr.inference.onnxruntime_models import OnnxRuntimeModels
+from anpr.contract import CTC_COLUMNS, DETECTOR, NUM_CLASSES, RECOGNISER, ModelVersion
 
 
 class BackendUnavailable(RuntimeError):
@@ -17,7 +14,7 @@ class BackendUnavailable(RuntimeError):
 
 
 class PlateBackend(Protocol):
-    """Async, batched detector and recogniser calls on uint8 inputs."""
+    """Async, batched detector and recogniser calls on uint8 inputs (the model contract's shapes)."""
 
     name: str
 
@@ -25,54 +22,19 @@ class PlateBackend(Protocol):
 
     async def ready(self) -> bool: ...
 
-    def model_versions(self) -> tuple[str, str]: ...
-
-    async def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-    async def recognise(self, crops: np.ndarray) -> np.ndarray: ...
-
-    async def close(self) -> None: ...
-
-
-class OnnxRuntimeBackend:
-    """The ONNX models in-process, run on a small thread pool (ONNX Runtime releases the GIL)."""
-
-    name = "onnxruntime"
-
-    def __init__(self, settings: PipelineSettings, concurrency: int = 2) -> None:
-        self._settings = settings
-        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="onnxruntime")
-        self._models: OnnxRuntimeModels | None = None
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        s = self._settings
-        self._models = await loop.run_in_executor(
-            self._executor, OnnxRuntimeModels, s.detector_path, s.recogniser_path, s.onnx_threads
-        )
-
-    async def ready(self) -> bool:
-        return self._models is not None
-
-    def model_versions(self) -> tuple[str, str]:
-        return (
-            f"plate_detector:{self._settings.detector_version}",
-            f"plate_recogniser:{self._settings.recogniser_version}",
-        )
+    def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
+        """(detector, recogniser) versions this backend runs."""
+        ...
 
     async def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self._models is None:
-            raise BackendUnavailable("ONNX Runtime models are not loaded")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._models.detect, images)
+        """images (N, H, W) uint8 letterboxed grey -> boxes (N, K, 4) in input pixels, scores (N, K)."""
+        ...
 
     async def recognise(self, crops: np.ndarray) -> np.ndarray:
-        if self._models is None:
-            raise BackendUnavailable("ONNX Runtime models are not loaded")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._models.recognise, crops)
+        """crops (M, H, W) uint8 grey -> per-column class probabilities (M, T, classes)."""
+        ...
 
-    async def close(self) -> None:
-        self._models = None
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    async def close(self) -> None: ...
 
 
 class NullBackend:
@@ -86,14 +48,14 @@ class NullBackend:
     async def ready(self) -> bool:
         return True
 
-    def model_versions(self) -> tuple[str, str]:
-        return "plate_detector:null", "plate_recogniser:null"
+    def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
+        return ModelVersion(DETECTOR.name, "null"), ModelVersion(RECOGNISER.name, "null")
 
     async def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((len(images), 1, 4), np.float32), np.zeros((len(images), 1), np.float32)
 
     async def recognise(self, crops: np.ndarray) -> np.ndarray:
-        return np.zeros((len(crops), 32, 37), np.float32)
+        return np.zeros((len(crops), CTC_COLUMNS, NUM_CLASSES), np.float32)
 
     async def close(self) -> None:
         return None

@@ -1,42 +1,103 @@
 """Frames in, plate reads out: letterbox, detect, crop, recognise, decode, check the format.
 
-The CPU steps are plain functions shared by every caller: `read_plates` runs them with a
-synchronous backend (evaluation, demo); the server runs the same steps around an async backend.
+`run_batch` is the one place the five steps are written: the server's dispatcher, `anpr models eval`
+and the benchmarks all call it. CPU steps run in the executor given (never on the event loop); model
+calls go to any `PlateBackend`.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from anpr.config import PipelineSettings
-from anpr.vision.crop import RECOGNISER_INPUT_HW, crop_plate
+from anpr.contract import DETECTOR, DETECTOR_INPUT_HW, RECOGNISER, RECOGNISER_INPUT_HW, ModelSpec, ModelVersion
+from anpr.domain import PlateRead
+from anpr.inference.backend import PlateBackend
+from anpr.vision.crop import crop_plate
 from anpr.vision.ctc import PlateText, decode_ctc
-from anpr.vision.detection import DETECTOR_INPUT_HW, Detection, decode_detections
+from anpr.vision.detection import Detection, decode_detections
 from anpr.vision.letterbox import Letterbox, letterbox
-from anpr.vision.plate_formats import classify_plate_format, fit_plate_format
+from anpr.vision.plate_formats import (
+    FORMAT_NAMES,
+    PlateFormat,
+    classify_plate_format,
+    enabled_formats,
+    fit_plate_format,
+)
 
 
-class PlateModels(Protocol):
-    """A synchronous backend: batched detector and recogniser calls on uint8 inputs."""
+class PipelineSettings(BaseModel):
+    """How frames become plate reads; shared by the server, `anpr models eval` and the benchmarks."""
 
-    def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    model_config = {"extra": "forbid", "frozen": True}
 
-    def recognise(self, crops: np.ndarray) -> np.ndarray: ...
+    model_repository: Path = Field(
+        Path("model_repository"), description="Triton-layout model folder (relative to the working directory)"
+    )
+    detector_version: int = Field(1, ge=1)
+    recogniser_version: int = Field(1, ge=1)
+    detection_threshold: float = Field(0.35, gt=0, lt=1, description="least detector score of a plate read")
+    verified_detection_threshold: float = Field(
+        0.15,
+        gt=0,
+        lt=1,
+        description="detections scoring from this up to detection_threshold are kept only when their read is "
+        "confident (verified_read_confidence) and fits an enabled plate format; equal to detection_threshold: off",
+    )
+    verified_read_confidence: float = Field(
+        0.8, gt=0, le=1, description="least read confidence that verifies a low-scoring detection"
+    )
+    nms_iou: float = Field(0.4, gt=0, lt=1)
+    max_plates_per_frame: int = Field(16, ge=1, le=64)
+    onnx_threads: int = Field(1, ge=1, description="intra-op threads per ONNX Runtime session")
+    plate_formats: tuple[str, ...] = Field(FORMAT_NAMES, description="formats reads are checked against, in order")
+    format_correction: bool = Field(True, description="swap look-alike characters to fit an enabled format")
+    format_min_probability: float = Field(
+        0.1, gt=0, le=1, description="least recogniser probability of a swapped-in character"
+    )
 
+    @model_validator(mode="after")
+    def _verified_below_outright(self) -> PipelineSettings:
+        if self.verified_detection_threshold > self.detection_threshold:
+            raise ValueError("verified_detection_threshold must not exceed detection_threshold")
+        return self
 
-@dataclass(frozen=True)
-class PlateRead:
-    """One plate read in one frame. `text` is personal data: never log it above DEBUG."""
+    @field_validator("plate_formats")
+    @classmethod
+    def _known_formats(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        enabled_formats(names)
+        return names
 
-    text: str
-    confidence: float
-    char_confidences: tuple[float, ...]
-    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in frame pixels
-    detection_score: float
-    plate_format: str | None  # e.g. "GB"; None when no configured format matches
+    @property
+    def formats(self) -> tuple[PlateFormat, ...]:
+        return enabled_formats(self.plate_formats)
+
+    def version(self, spec: ModelSpec) -> int:
+        return self.detector_version if spec is DETECTOR else self.recogniser_version
+
+    def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
+        """The (detector, recogniser) versions these settings ask for."""
+        return ModelVersion(DETECTOR.name, str(self.detector_version)), ModelVersion(
+            RECOGNISER.name, str(self.recogniser_version)
+        )
+
+    def model_path(self, spec: ModelSpec) -> Path:
+        """The ONNX file of the configured version of a model."""
+        return self.model_repository / spec.name / str(self.version(spec)) / "model.onnx"
+
+    @property
+    def detector_path(self) -> Path:
+        return self.model_path(DETECTOR)
+
+    @property
+    def recogniser_path(self) -> Path:
+        return self.model_path(RECOGNISER)
 
 
 @dataclass(frozen=True)
@@ -45,14 +106,18 @@ class DetectorBatch:
     transforms: list[Letterbox]
 
 
-def prepare_detector_batch(frames: list[np.ndarray]) -> DetectorBatch:
+def prepare_detector_batch(frames: Sequence[np.ndarray]) -> DetectorBatch:
     images = np.empty((len(frames), *DETECTOR_INPUT_HW), dtype=np.uint8)
     transforms = [letterbox(frame, DETECTOR_INPUT_HW, out=images[k])[1] for k, frame in enumerate(frames)]
     return DetectorBatch(images, transforms)
 
 
 def detect_and_crop(
-    frames: list[np.ndarray], batch: DetectorBatch, boxes: np.ndarray, scores: np.ndarray, settings: PipelineSettings
+    frames: Sequence[np.ndarray],
+    batch: DetectorBatch,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    settings: PipelineSettings,
 ) -> tuple[list[list[Detection]], np.ndarray]:
     """Detections per frame and the stacked (M, 32, 128) recogniser crops, in frame order."""
     detections = [
@@ -114,12 +179,18 @@ def assemble_reads(
     return reads
 
 
-def read_plates(models: PlateModels, frames: list[np.ndarray], settings: PipelineSettings) -> list[list[PlateRead]]:
-    """Reads every plate in a batch of decoded frames (RGB or grey uint8), one list per frame."""
+async def run_batch(
+    backend: PlateBackend,
+    frames: Sequence[np.ndarray],
+    settings: PipelineSettings,
+    executor: Executor | None = None,
+) -> list[list[PlateRead]]:
+    """Reads every plate in a batch of decoded grey frames, one list per frame, in frame order."""
     if not frames:
         return []
-    batch = prepare_detector_batch(frames)
-    boxes, scores = models.detect(batch.images)
-    detections, crops = detect_and_crop(frames, batch, boxes, scores, settings)
-    probs = models.recognise(crops) if len(crops) else np.zeros((0,))
-    return assemble_reads(detections, probs, settings)
+    loop = asyncio.get_running_loop()
+    batch = await loop.run_in_executor(executor, prepare_detector_batch, frames)
+    boxes, scores = await backend.detect(batch.images)
+    detections, crops = await loop.run_in_executor(executor, detect_and_crop, frames, batch, boxes, scores, settings)
+    probs = await backend.recognise(crops) if len(crops) else None
+    return await loop.run_in_executor(executor, assemble_reads, detections, probs, settings)

@@ -8,15 +8,22 @@ import numpy as np
 import tritonclient.grpc.aio as triton
 from tritonclient.utils import InferenceServerException
 
-from anpr.config import PipelineSettings
+from anpr.contract import DETECTOR, MODELS, RECOGNISER, ModelSpec, ModelVersion
 from anpr.inference.backend import BackendUnavailable
+from anpr.inference.pipeline import PipelineSettings
 
 log = logging.getLogger(__name__)
 
-DETECTOR = "plate_detector"
-RECOGNISER = "plate_recogniser"
-# The models take uint8 pixels and scale them inside (a quarter of the bytes of float32 on the wire).
-INPUT_TYPE = "TYPE_UINT8"
+
+def contract_mismatch(spec: ModelSpec, config: dict) -> str | None:
+    """What a served model's config (Triton's JSON) declares against the contract, or None if it keeps it."""
+    inputs = [(i["name"], i["data_type"], [int(d) for d in i["dims"]]) for i in config["input"]]
+    expected = [(spec.input.name, f"TYPE_{spec.input.dtype}", list(spec.input.dims))]
+    if inputs != expected:
+        declared = ", ".join(f"{name} {kind} {dims}" for name, kind, dims in inputs)
+        wanted = ", ".join(f"{name} {kind} {dims}" for name, kind, dims in expected)
+        return f"takes {declared}, not {wanted}"
+    return None
 
 
 class TritonBackend:
@@ -30,75 +37,67 @@ class TritonBackend:
         self._settings = settings
         self._timeout_s = timeout_s
         self._client: triton.InferenceServerClient | None = None
-        self._max_batch = {DETECTOR: 1, RECOGNISER: 1}
-
-    def _versions(self) -> dict[str, str]:
-        return {DETECTOR: str(self._settings.detector_version), RECOGNISER: str(self._settings.recogniser_version)}
+        self._max_batch = {spec.name: 1 for spec in MODELS}
 
     async def start(self) -> None:
         self._client = triton.InferenceServerClient(self.url)
 
     async def ready(self) -> bool:
         """True when Triton answers and both model versions are loaded; reads their batch limits. A model
-        that does not take uint8 pixels (an export older than that contract) is never ready."""
+        whose config breaks the contract (float32 pixels: an export older than it) is never ready."""
         if self._client is None:
             return False
         try:
             if not await self._client.is_server_ready():
                 return False
-            for model, version in self._versions().items():
-                if not await self._client.is_model_ready(model, version):
+            for spec in MODELS:
+                version = str(self._settings.version(spec))
+                if not await self._client.is_model_ready(spec.name, version):
                     return False
-                config = (await self._client.get_model_config(model, version, as_json=True))["config"]
-                self._max_batch[model] = max(1, int(config.get("max_batch_size", 1)))
-                declared = config["input"][0]["data_type"]
-                if declared != INPUT_TYPE:
-                    log.error(
-                        "%s:%s takes %s, not %s: re-export it (`anpr models export`) and re-render the repository",
-                        model,
-                        version,
-                        declared,
-                        INPUT_TYPE,
-                    )
+                config = (await self._client.get_model_config(spec.name, version, as_json=True))["config"]
+                self._max_batch[spec.name] = max(1, int(config.get("max_batch_size", 1)))
+                mismatch = contract_mismatch(spec, config)
+                if mismatch:
+                    log.error("%s:%s %s: re-export it and re-render the repository", spec.name, version, mismatch)
                     return False
         except InferenceServerException:
             return False
         return True
 
-    def model_versions(self) -> tuple[str, str]:
-        versions = self._versions()
-        return f"{DETECTOR}:{versions[DETECTOR]}", f"{RECOGNISER}:{versions[RECOGNISER]}"
+    def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
+        return self._settings.model_versions()
 
-    async def _infer(self, model: str, input_name: str, batch: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+    async def _infer(self, spec: ModelSpec, batch: np.ndarray) -> list[np.ndarray]:
         if self._client is None:
             raise BackendUnavailable("Triton client is not started")
-        version = self._versions()[model]
+        version = str(self._settings.version(spec))
+        outputs = [o.name for o in spec.outputs]
         results: list[list[np.ndarray]] = [[] for _ in outputs]
-        step = self._max_batch[model]
+        step = self._max_batch[spec.name]
         for start in range(0, len(batch), step):
             chunk = np.ascontiguousarray(batch[start : start + step])
-            tensor = triton.InferInput(input_name, list(chunk.shape), "UINT8")
+            tensor = triton.InferInput(spec.input.name, list(chunk.shape), spec.input.dtype)
             tensor.set_data_from_numpy(chunk)
             try:
                 response = await self._client.infer(
-                    model,
+                    spec.name,
                     [tensor],
                     model_version=version,
                     outputs=[triton.InferRequestedOutput(name) for name in outputs],
                     client_timeout=self._timeout_s,
                 )
             except InferenceServerException as error:
-                raise BackendUnavailable(f"Triton {model}: {error.message()}") from error
+                raise BackendUnavailable(f"Triton {spec.name}: {error.message()}") from error
             for k, name in enumerate(outputs):
                 results[k].append(response.as_numpy(name))
         return [np.concatenate(parts) for parts in results]
 
     async def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        boxes, scores = await self._infer(DETECTOR, "images", images[:, None], ["boxes", "scores"])
+        boxes, scores = await self._infer(DETECTOR, images[:, None])
         return boxes, scores
 
     async def recognise(self, crops: np.ndarray) -> np.ndarray:
-        (probs,) = await self._infer(RECOGNISER, "crops", crops[:, None], ["probs"])
+        (probs,) = await self._infer(RECOGNISER, crops[:, None])
         return probs
 
     async def close(self) -> None:

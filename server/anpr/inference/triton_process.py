@@ -1,7 +1,7 @@
 """Starts, watches and stops a local `tritonserver` (the binary in the nvidia-pytriton wheel).
 
 Used by `anpr serve` when no Triton URL is configured. Set-up the wheel needs on a CPU machine
-(DESIGN.md): the Python 3.11 backend stub copied next to the Python backend, this interpreter's
+(docs/DESIGN.md): the Python 3.11 backend stub copied next to the Python backend, this interpreter's
 `lib` and the wheel's bundled libraries on LD_LIBRARY_PATH, and this virtualenv first on PATH so the
 stub runs with its numpy 1.26 and onnxruntime.
 """
@@ -18,6 +18,7 @@ import socket
 import sys
 import sysconfig
 import tempfile
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,10 @@ class LocalTriton:
             if self._stopping:
                 return
             log.error("tritonserver exited with %s; restarting in %.1f s", code, self.restart_delay_s)
-            await asyncio.sleep(self.restart_delay_s)
+            died_at = time.monotonic()
+            # Re-read every 0.1 s, so a changed restart_delay_s takes effect on a restart already waiting.
+            while time.monotonic() - died_at < self.restart_delay_s:
+                await asyncio.sleep(0.1)
             if self._stopping:
                 return
             self.restarts += 1

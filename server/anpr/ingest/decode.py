@@ -14,11 +14,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
 
-from anpr.api.v1 import anpr_pb2
+from anpr.domain import FrameImage, InvalidFrame, PixelFormat, RawPixels, Reason
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CHANNELS = {anpr_pb2.PIXEL_FORMAT_GRAY8: 1, anpr_pb2.PIXEL_FORMAT_RGB8: 3}
 
 
 class DecodeLimits(BaseModel):
@@ -31,107 +30,87 @@ class DecodeLimits(BaseModel):
     min_side: int = Field(32, ge=1, description="images smaller than this on a side are INVALID")
 
 
-class InvalidFrame(ValueError):
-    """A frame that cannot be used; the message is the reason sent back to the client.
-
-    `code` is a short, fixed word for the kind of problem (a metric label; the message is not).
-    """
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def _check_shape(width: int, height: int, limits: DecodeLimits) -> None:
     if width < limits.min_side or height < limits.min_side:
-        raise InvalidFrame(f"image {width}x{height} is smaller than {limits.min_side} pixels on a side", "too_small")
+        raise InvalidFrame(
+            f"image {width}x{height} is smaller than {limits.min_side} pixels on a side", Reason.TOO_SMALL
+        )
     if width * height > limits.max_pixels:
-        raise InvalidFrame(f"image {width}x{height} exceeds the limit of {limits.max_pixels} pixels", "too_large")
+        raise InvalidFrame(f"image {width}x{height} exceeds the limit of {limits.max_pixels} pixels", Reason.TOO_LARGE)
 
 
 def _check_encoded(data: bytes, limits: DecodeLimits) -> None:
     if not data:
-        raise InvalidFrame("empty image", "empty")
+        raise InvalidFrame("empty image", Reason.EMPTY)
     if len(data) > limits.max_encoded_bytes:
         raise InvalidFrame(
-            f"encoded image of {len(data)} bytes exceeds the limit of {limits.max_encoded_bytes}", "too_large"
+            f"encoded image of {len(data)} bytes exceeds the limit of {limits.max_encoded_bytes}", Reason.TOO_LARGE
         )
     if not (data.startswith(JPEG_MAGIC) or data.startswith(PNG_MAGIC)):
-        raise InvalidFrame("image is neither JPEG nor PNG", "unsupported_format")
+        raise InvalidFrame("image is neither JPEG nor PNG", Reason.UNSUPPORTED_FORMAT)
     # libjpeg "decodes" a cut-off file by painting the missing part grey: refuse it up front.
     if data.startswith(JPEG_MAGIC) and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
-        raise InvalidFrame("corrupt image data: truncated JPEG (no end-of-image marker)", "corrupt")
+        raise InvalidFrame("corrupt image data: truncated JPEG (no end-of-image marker)", Reason.CORRUPT)
     try:
         with Image.open(io.BytesIO(data)) as header:  # reads the header only: no decompression bomb
             width, height = header.size
     except Image.DecompressionBombError:
         raise InvalidFrame(
             f"image dimensions exceed the limit of {limits.max_pixels} pixels (header checked before decoding)",
-            "too_large",
+            Reason.TOO_LARGE,
         ) from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise InvalidFrame(f"corrupt image header: {error}", "corrupt") from None
+        raise InvalidFrame(f"corrupt image header: {error}", Reason.CORRUPT) from None
     _check_shape(width, height, limits)
 
 
-def _check_raw(raw: anpr_pb2.RawImage, limits: DecodeLimits) -> None:
-    channels = CHANNELS.get(raw.format)
-    if channels is None:
-        raise InvalidFrame("raw image needs format GRAY8 or RGB8", "unsupported_format")
+def _check_raw(raw: RawPixels, limits: DecodeLimits) -> None:
+    if raw.format is None:
+        raise InvalidFrame("raw image needs format GRAY8 or RGB8", Reason.UNSUPPORTED_FORMAT)
     _check_shape(raw.width, raw.height, limits)
+    channels = raw.format.value
     expected = raw.width * raw.height * channels
     if len(raw.pixels) != expected:
         raise InvalidFrame(
             f"raw image {raw.width}x{raw.height}x{channels} needs {expected} bytes, got {len(raw.pixels)}",
-            "wrong_raw_size",
+            Reason.WRONG_RAW_SIZE,
         )
 
 
-def validate_frame(frame: anpr_pb2.Frame, limits: DecodeLimits) -> None:
-    """Cheap checks from the message and the image header alone; raises InvalidFrame with a reason.
+def validate_image(image: FrameImage | None, limits: DecodeLimits) -> None:
+    """Cheap checks from the sizes and the image header alone; raises InvalidFrame with a reason.
 
     Run on receipt, so bad frames are answered at once; the pixels are decoded later, only for
     frames that win a place in a batch (under overload most frames are dropped before that).
     """
-    if not frame.camera_id:
-        raise InvalidFrame("camera_id is required", "missing_camera_id")
-    kind = frame.WhichOneof("image")
-    if kind == "encoded":
-        _check_encoded(frame.encoded, limits)
-    elif kind == "raw":
-        _check_raw(frame.raw, limits)
+    if image is None:
+        raise InvalidFrame("frame has no image", Reason.NO_IMAGE)
+    if isinstance(image, RawPixels):
+        _check_raw(image, limits)
     else:
-        raise InvalidFrame("frame has no image", "no_image")
+        _check_encoded(image, limits)
 
 
 def decode_encoded(data: bytes) -> np.ndarray:
     """Grey (H, W) pixels of JPEG or PNG bytes; raises InvalidFrame if they do not decode.
 
-    Decoded in colour, then turned grey once (both models read grey): the same pixels as the training
-    frames (`anpr_training.synth.degrade`: colour decode, then `to_grey`). Decoding straight to grey
-    (`cv2.IMREAD_GRAYSCALE`) would be ~2.5x faster for 720p, but it keeps the JPEG's own luminance,
-    which differs where colours clip (up to 41 levels on the hold-out frames) and cost the current
-    models 0.1-0.3 points of plate accuracy: switch it together with the training data and a retrain.
+    Decoded straight to grey: for a JPEG that is its own luminance channel, no colour conversion
+    (2.5x faster than decoding colour at 720p). Both models read grey, and version 2 was trained on
+    exactly these pixels (synthetic and real frames pass through this function); version 1 was trained
+    on colour-then-grey pixels, which differ where colours clip.
     """
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
     if image is None:
-        raise InvalidFrame("corrupt image data: decoding failed", "corrupt")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        raise InvalidFrame("corrupt image data: decoding failed", Reason.CORRUPT)
+    return image
 
 
-def decode_image(frame: anpr_pb2.Frame) -> np.ndarray:
-    """Pixels of a validated frame, uint8: grey (H, W) for JPEG, PNG and GRAY8 raw frames, RGB (H, W, 3)
-    for RGB raw frames; raises InvalidFrame if corrupt."""
-    if frame.WhichOneof("image") == "raw":
-        raw = frame.raw
-        pixels = np.frombuffer(raw.pixels, np.uint8)
-        if raw.format == anpr_pb2.PIXEL_FORMAT_GRAY8:
-            return pixels.reshape(raw.height, raw.width)
-        return pixels.reshape(raw.height, raw.width, 3)
-    return decode_encoded(frame.encoded)
-
-
-def decode_frame(frame: anpr_pb2.Frame, limits: DecodeLimits) -> np.ndarray:
-    """Validates and decodes in one step (evaluation, tests, tools)."""
-    validate_frame(frame, limits)
-    return decode_image(frame)
+def decode_image(image: FrameImage) -> np.ndarray:
+    """Grey uint8 (H, W) pixels of a validated frame (RGB raw frames are turned grey here, once, with
+    the luminance weights a JPEG's own grey channel has); raises InvalidFrame if corrupt."""
+    if isinstance(image, RawPixels):
+        pixels = np.frombuffer(image.pixels, np.uint8)
+        if image.format is PixelFormat.GRAY8:
+            return pixels.reshape(image.height, image.width)
+        return cv2.cvtColor(pixels.reshape(image.height, image.width, 3), cv2.COLOR_RGB2GRAY)
+    return decode_encoded(image)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from anpr.domain import FrameStatus
+
 
 @dataclass
 class CameraStats:
@@ -45,14 +47,14 @@ class CameraStatsBook:
         stats.received += 1
         stats.last_frame_at = time.monotonic()
 
-    def answered(self, camera_id: str, status: str, total_ms: float) -> None:
+    def answered(self, camera_id: str, status: FrameStatus, total_ms: float) -> None:
         stats = self._get(camera_id)
-        if status == "PROCESSED":
+        if status is FrameStatus.PROCESSED:
             stats.processed += 1
             stats.last_latency_ms = total_ms
-        elif status == "INVALID":
+        elif status is FrameStatus.INVALID:
             stats.invalid += 1
-        elif status == "FAILED":
+        elif status is FrameStatus.FAILED:
             stats.failed += 1
         else:
             stats.dropped += 1

@@ -12,6 +12,9 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import start_http_server
 
+from anpr.contract import ModelVersion
+from anpr.domain import FrameStatus, Reason
+
 # The latency budget is 100 ms per frame: resolve finely below it and coarsely past it.
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -62,16 +65,21 @@ class ServerMetrics:
             self.stage_latency.labels(stage)
         self._http: WSGIServer | None = None
 
-    def set_models(self, backend: str, versions: tuple[str, str]) -> None:
-        for model_version in versions:
-            model, version = model_version.split(":")
-            self.model.labels(model).info({"version": version, "backend": backend})
+    def set_models(self, backend: str, versions: tuple[ModelVersion, ...]) -> None:
+        for model in versions:
+            self.model.labels(model.name).info({"version": model.version, "backend": backend})
 
     def frame_answered(
-        self, status: str, reason: str, decode_ms: float, queue_ms: float, total_ms: float, reads: int
+        self,
+        status: FrameStatus,
+        code: Reason | None,
+        decode_ms: float,
+        queue_ms: float,
+        total_ms: float,
+        reads: int,
     ) -> None:
-        self.frames_answered.labels(status, reason or "none").inc()
-        if status == "PROCESSED":
+        self.frames_answered.labels(status.name, code.value if code else "none").inc()
+        if status is FrameStatus.PROCESSED:
             self.frames_processed.inc()
             self.plate_reads.inc(reads)
             self.stage_latency.labels("decode").observe(decode_ms / 1000)

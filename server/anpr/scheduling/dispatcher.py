@@ -1,8 +1,8 @@
 """Runs scheduled batches through the models and answers every frame exactly once.
 
 Owns the scheduler's consumer side: one loop takes batches (at most `max_batches_in_flight` at a
-time), runs the shared pipeline steps (CPU work in a thread pool, model calls on the backend) and
-hands each frame's result to the frame's own `answer` callback.
+time), decodes them, runs the pipeline (`run_batch`: CPU work in a thread pool, model calls on the
+backend) and hands each frame's outcome to the frame's own `on_answer` callback.
 """
 
 from __future__ import annotations
@@ -13,52 +13,29 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
-from anpr.config import PipelineSettings
+from anpr.contract import ModelVersion
+from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame, Reason
 from anpr.inference.backend import PlateBackend
-from anpr.inference.pipeline import PlateRead, assemble_reads, detect_and_crop, prepare_detector_batch
+from anpr.inference.pipeline import PipelineSettings, run_batch
 from anpr.observability.metrics import ServerMetrics
 from anpr.scheduling.scheduler import DropReason, FrameScheduler, QueuedFrame, SchedulerPolicy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class FrameOutcome:
-    """The one answer a frame gets. `status` is a FrameStatus name of the API."""
-
-    status: str
-    reason: str = ""
-    code: str = ""  # a short fixed word for the reason (metric label), e.g. "superseded", "corrupt"
-    reads: list[PlateRead] = field(default_factory=list)
-    queue_ms: float = 0.0
-    decode_ms: float = 0.0
-    inference_ms: float = 0.0
-
-
 DROP_STATUS = {
-    DropReason.SUPERSEDED: "DROPPED_STALE",
-    DropReason.TOO_OLD: "DROPPED_STALE",
-    DropReason.OVERLOAD: "DROPPED_OVERLOAD",
-    DropReason.SHUTDOWN: "DROPPED_OVERLOAD",
-    DropReason.CANCELLED: "DROPPED_OVERLOAD",
+    DropReason.SUPERSEDED: FrameStatus.DROPPED_STALE,
+    DropReason.TOO_OLD: FrameStatus.DROPPED_STALE,
+    DropReason.OVERLOAD: FrameStatus.DROPPED_OVERLOAD,
+    DropReason.SHUTDOWN: FrameStatus.DROPPED_OVERLOAD,
+    DropReason.CANCELLED: FrameStatus.DROPPED_OVERLOAD,
 }
-
-
 SHUTDOWN_REASON = "server shutting down before inference finished"
-
-
-class UnusableImage(ValueError):
-    """Raised by a frame's `load_image` when its pixels cannot be decoded; the frame is INVALID."""
-
-    def __init__(self, message: str, code: str = "corrupt") -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(eq=False)
@@ -67,11 +44,13 @@ class PendingFrame:
 
     camera_id: str
     sequence: int
-    load_image: Callable[[], np.ndarray]  # decodes the pixels; run in a worker thread
+    load_image: Callable[[], np.ndarray]  # decodes the pixels (raises InvalidFrame); run in a worker thread
     received_at: float
     on_answer: Callable[[PendingFrame, FrameOutcome], None]
     stream: object = None  # identifies the client stream, to drop its frames if it goes away
     answered: bool = False
+    queue_ms: float = 0.0  # filled in as the frame moves on, so any answer carries them
+    decode_ms: float = 0.0
 
     def answer(self, outcome: FrameOutcome) -> None:
         if self.answered:
@@ -84,6 +63,53 @@ class PendingFrame:
             self.on_answer(self, outcome)
         except Exception:  # a bug in answering must not take the batch (and its other frames) down
             log.exception("could not deliver the answer for camera %s sequence %d", self.camera_id, self.sequence)
+
+    def fail(self, code: Reason, reason: str) -> None:
+        """Answers FAILED unless already answered (a batch that failed or was cancelled part-way)."""
+        if not self.answered:
+            self.answer(
+                FrameOutcome(FrameStatus.FAILED, reason, code, queue_ms=self.queue_ms, decode_ms=self.decode_ms)
+            )
+
+
+class MeasuredBackend:
+    """A backend whose model calls are counted in the server's metrics: batch size, latency, errors."""
+
+    def __init__(self, backend: PlateBackend, metrics: ServerMetrics | None) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self._metrics = metrics
+
+    async def start(self) -> None:
+        await self.backend.start()
+
+    async def ready(self) -> bool:
+        return await self.backend.ready()
+
+    def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
+        return self.backend.model_versions()
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    async def _measured(self, model: str, call: Callable[[np.ndarray], Awaitable[T]], batch: np.ndarray) -> T:
+        started = time.monotonic()
+        try:
+            result = await call(batch)
+        except Exception:
+            if self._metrics:
+                self._metrics.backend_errors.labels(self.backend.name, model).inc()
+            raise
+        if self._metrics:
+            self._metrics.batch_size.labels(model).observe(len(batch))
+            self._metrics.stage_latency.labels(model).observe(time.monotonic() - started)
+        return result
+
+    async def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return await self._measured("detector", self.backend.detect, images)
+
+    async def recognise(self, crops: np.ndarray) -> np.ndarray:
+        return await self._measured("recogniser", self.backend.recognise, crops)
 
 
 class BatchDispatcher:
@@ -100,11 +126,11 @@ class BatchDispatcher:
     ) -> None:
         self.backend = backend
         self.pipeline = pipeline
-        self.metrics = metrics
         self.scheduler = FrameScheduler(policy, self._on_drop)
+        self._models = MeasuredBackend(backend, metrics)
         self._slots = asyncio.Semaphore(max_batches_in_flight)
         self._executor = ThreadPoolExecutor(cpu_threads, thread_name_prefix="pipeline")
-        self._in_flight: dict[asyncio.Task[None], list[QueuedFrame]] = {}  # batch task -> its frames
+        self._in_flight: dict[asyncio.Task[None], list[PendingFrame]] = {}  # batch task -> its frames
         self._loop_task: asyncio.Task[None] | None = None
 
     @property
@@ -125,7 +151,7 @@ class BatchDispatcher:
     def _on_drop(self, queued: QueuedFrame, reason: DropReason) -> None:
         frame: PendingFrame = queued.payload
         frame.answer(
-            FrameOutcome(DROP_STATUS[reason], reason.value, reason.name.lower(), queue_ms=_ms_since(queued.enqueued_at))
+            FrameOutcome(DROP_STATUS[reason], reason.value, reason.code, queue_ms=_ms_since(queued.enqueued_at))
         )
 
     async def _run(self) -> None:
@@ -135,81 +161,70 @@ class BatchDispatcher:
             if not batch:
                 self._slots.release()
                 return  # closed and empty
-            task = asyncio.create_task(self._process(batch))
-            self._in_flight[task] = batch
+            frames: list[PendingFrame] = []
+            for queued in batch:
+                frame = queued.payload
+                frame.queue_ms = _ms_since(queued.enqueued_at)
+                frames.append(frame)
+            task = asyncio.create_task(self._process(frames))
+            self._in_flight[task] = frames
             task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
         self._slots.release()
 
-    async def _decode(self, frames: list[PendingFrame], queue_ms: list[float]) -> tuple[list, list, list]:
+    async def _decode(self, frames: list[PendingFrame]) -> tuple[list[PendingFrame], list[np.ndarray]]:
         """Decodes a batch in the thread pool; undecodable frames are answered INVALID here."""
         loop = asyncio.get_running_loop()
 
-        def timed(frame: PendingFrame) -> tuple[np.ndarray | UnusableImage, float]:
+        def timed(frame: PendingFrame) -> np.ndarray | InvalidFrame:
             started = time.monotonic()
             try:
-                return frame.load_image(), _ms_since(started)
-            except UnusableImage as error:
-                return error, _ms_since(started)
+                return frame.load_image()
+            except InvalidFrame as error:
+                return error
+            finally:
+                frame.decode_ms = _ms_since(started)
 
         decoded = await asyncio.gather(*(loop.run_in_executor(self._executor, timed, f) for f in frames))
-        kept: tuple[list, list, list] = ([], [], [])
-        for frame, waited, (image, decode_ms) in zip(frames, queue_ms, decoded):
-            if isinstance(image, UnusableImage):
-                frame.answer(FrameOutcome("INVALID", str(image), image.code, queue_ms=waited, decode_ms=decode_ms))
+        kept: tuple[list[PendingFrame], list[np.ndarray]] = ([], [])
+        for frame, image in zip(frames, decoded):
+            if isinstance(image, InvalidFrame):
+                frame.answer(
+                    FrameOutcome(
+                        FrameStatus.INVALID, str(image), image.code, queue_ms=frame.queue_ms, decode_ms=frame.decode_ms
+                    )
+                )
             else:
-                for column, value in zip(kept, (frame, image, (waited, decode_ms))):
-                    column.append(value)
+                kept[0].append(frame)
+                kept[1].append(image)
         return kept
 
-    async def _call_model(self, model: str, call: Callable[[np.ndarray], Awaitable[T]], batch: np.ndarray) -> T:
-        """One backend call, measured: batch size, per-frame latency, errors."""
-        started = time.monotonic()
+    async def _process(self, frames: list[PendingFrame]) -> None:
+        # Cancellation (a drain past its grace) propagates: `drain` answers what this batch left.
         try:
-            result = await call(batch)
-        except Exception:
-            if self.metrics:
-                self.metrics.backend_errors.labels(self.backend.name, model).inc()
-            raise
-        if self.metrics:
-            self.metrics.batch_size.labels(model).observe(len(batch))
-            self.metrics.stage_latency.labels(model).observe(time.monotonic() - started)
-        return result
-
-    async def _process(self, batch: list[QueuedFrame]) -> None:
-        frames: list[PendingFrame] = [queued.payload for queued in batch]
-        waits = [(_ms_since(queued.enqueued_at), 0.0) for queued in batch]
-        loop = asyncio.get_running_loop()
-        try:
-            frames, images, waits = await self._decode(frames, [w for w, _ in waits])
+            frames, images = await self._decode(frames)
             if not frames:
                 return
             started = time.monotonic()
-            prepared = await loop.run_in_executor(self._executor, prepare_detector_batch, images)
-            boxes, scores = await self._call_model("detector", self.backend.detect, prepared.images)
-            detections, crops = await loop.run_in_executor(
-                self._executor, detect_and_crop, images, prepared, boxes, scores, self.pipeline
-            )
-            probs = await self._call_model("recogniser", self.backend.recognise, crops) if len(crops) else None
-            reads = await loop.run_in_executor(self._executor, assemble_reads, detections, probs, self.pipeline)
-        except asyncio.CancelledError:
-            self._fail(frames, waits, "shutdown", SHUTDOWN_REASON)
-            raise
+            reads = await run_batch(self._models, images, self.pipeline, self._executor)
         except Exception as error:  # a backend fault fails this batch, never the server
             log.warning("batch of %d frames failed: %s", len(frames), error)
-            self._fail(frames, waits, "inference_failed", f"inference failed: {error}")
+            for frame in frames:
+                frame.fail(Reason.INFERENCE_FAILED, f"inference failed: {error}")
             return
         inference_ms = _ms_since(started)
-        for frame, frame_reads, (waited, decode_ms) in zip(frames, reads, waits):
-            frame.answer(FrameOutcome("PROCESSED", "", "", frame_reads, waited, decode_ms, inference_ms))
-
-    @staticmethod
-    def _fail(frames: list[PendingFrame], waits: list[tuple[float, float]], code: str, reason: str) -> None:
-        for frame, (waited, decode_ms) in zip(frames, waits):
-            if not frame.answered:
-                frame.answer(FrameOutcome("FAILED", reason, code, queue_ms=waited, decode_ms=decode_ms))
+        for frame, frame_reads in zip(frames, reads):
+            frame.answer(
+                FrameOutcome(
+                    FrameStatus.PROCESSED,
+                    reads=frame_reads,
+                    queue_ms=frame.queue_ms,
+                    decode_ms=frame.decode_ms,
+                    inference_ms=inference_ms,
+                )
+            )
 
     async def drain(self, grace_s: float) -> None:
         """Stops taking frames, finishes what is queued within `grace_s`, answers the rest, stops."""
@@ -222,9 +237,10 @@ class BatchDispatcher:
         for task, _ in cancelled:
             task.cancel()
         await asyncio.gather(*(task for task, _ in cancelled), return_exceptions=True)
-        for _, batch in cancelled:  # a task cancelled before its first step never ran _process's handler
-            waits = [(_ms_since(queued.enqueued_at), 0.0) for queued in batch]
-            self._fail([queued.payload for queued in batch], waits, "shutdown", SHUTDOWN_REASON)
+        # The one place cancelled batches are answered, including tasks cancelled before their first step.
+        for _, frames in cancelled:
+            for frame in frames:
+                frame.fail(Reason.SHUTDOWN, SHUTDOWN_REASON)
         if self._loop_task:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

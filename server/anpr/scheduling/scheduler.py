@@ -1,6 +1,6 @@
 """Per-camera bounded queues, round-robin batches, and explicit drops.
 
-Policies (DESIGN.md "Live video semantics"):
+Policies (docs/DESIGN.md, "Live video semantics"):
 - each camera has a queue of at most `camera_queue_depth` frames; a new frame arriving at a full
   queue evicts that camera's oldest frame, answered DROPPED_STALE (freshest frames win);
 - a frame that has waited longer than `max_frame_age_ms` when its turn comes is DROPPED_STALE;
@@ -25,6 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from anpr.domain import Reason
+
 
 class SchedulerPolicy(BaseModel):
     """Bounds and timings of the scheduler; part of the server's settings."""
@@ -39,13 +41,18 @@ class SchedulerPolicy(BaseModel):
 
 
 class DropReason(enum.Enum):
-    """Why the scheduler let a frame go; the server maps these to FrameStatus values."""
+    """Why the scheduler let a frame go (the value is the sentence sent back); the dispatcher maps these
+    to FrameStatus values."""
 
     SUPERSEDED = "stale: a newer frame of the same camera arrived while this one waited"
     TOO_OLD = "stale: waited longer than max_frame_age_ms"
     OVERLOAD = "overload: too many frames waiting; the busiest camera's oldest frame was dropped"
     SHUTDOWN = "overload: the server is shutting down"
     CANCELLED = "cancelled: the client went away"
+
+    @property
+    def code(self) -> Reason:
+        return Reason[self.name]
 
 
 @dataclass(eq=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from anpr.contract import RECOGNISER_INPUT_HW
 from anpr.vision.letterbox import to_grey
 
-RECOGNISER_INPUT_HW = (32, 128)
 # Context kept around a detected box: detectors clip corners of tilted plates, and the
 # recogniser was trained on exactly this margin, so changing it changes accuracy.
 CROP_MARGIN_X = 0.06

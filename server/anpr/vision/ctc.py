@@ -6,10 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-BLANK = 0  # CTC blank is class 0; character i of CHARSET is class i + 1
-NUM_CLASSES = len(CHARSET) + 1
-MAX_PLATE_CHARS = 10
+from anpr.contract import CHARSET, CTC_BLANK
 
 
 @dataclass(frozen=True)
@@ -41,13 +38,13 @@ def decode_ctc(probs: np.ndarray) -> PlateText:
     chars: list[str] = []
     confidences: list[float] = []
     spans: list[list[int]] = []
-    previous = BLANK
+    previous = CTC_BLANK
     for column, (cls, p) in enumerate(zip(best, best_p)):
         cls = int(cls)
-        if cls != BLANK and cls == previous:
+        if cls != CTC_BLANK and cls == previous:
             confidences[-1] = max(confidences[-1], float(p))
             spans[-1][1] = column + 1
-        elif cls != BLANK:
+        elif cls != CTC_BLANK:
             chars.append(CHARSET[cls - 1])
             confidences.append(float(p))
             spans.append([column, column + 1])

@@ -9,8 +9,6 @@ import numpy as np
 from anpr.vision.letterbox import Letterbox
 from anpr.vision.nms import nms
 
-DETECTOR_INPUT_HW = (384, 640)  # 1280x720 letterboxes to 640x360: plates keep >= ~35 px width
-
 
 @dataclass(frozen=True)
 class Detection:

@@ -1,0 +1,169 @@
+"""`anpr bench overhead`: what the server costs on top of the models, measured side by side.
+
+(a) the full server (`anpr serve`, overdriven by the feed simulator) against (b) the bare backend
+called directly with the same batch size and the same per-frame work (JPEG decode, letterbox,
+detector, crops, recogniser, decoding), in one run: the server's throughput as a ratio of the bare
+backend's. And the null model: the server with no models at all, whose processed frames per
+CPU-second of the server process is the front end's own cost, with 1280x720 frames and with 160x90
+ones (nearly no decoding: what remains is per-frame, not per-pixel, work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from anpr.inference.backend import PlateBackend
+from anpr.inference.backends import running_backend
+from anpr.inference.pipeline import PipelineSettings, run_batch
+from anpr.ingest.decode import decode_encoded
+from anpr_benchmarks.common import RESULTS, pyplot, save_figure, write_result
+from anpr_benchmarks.feeds import ServerProcess, run_load
+from anpr_synth import generate_frame
+
+SMALL_FRAME = (160, 90)
+SMALL_FRAME_OFFERED_FPS = 3000.0
+
+
+async def _bare(
+    backend: PlateBackend, jpegs: list[bytes], batch_size: int, seconds: float, concurrency: int, workers: int
+) -> float:
+    settings = PipelineSettings()
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(workers)
+    done = 0
+    deadline = time.monotonic() + seconds
+
+    async def worker(offset: int) -> None:
+        nonlocal done
+        k = offset
+        while time.monotonic() < deadline:
+            batch = [jpegs[(k + i) % len(jpegs)] for i in range(batch_size)]
+            k += batch_size
+            images = list(await asyncio.gather(*(loop.run_in_executor(executor, decode_encoded, j) for j in batch)))
+            await run_batch(backend, images, settings, executor)
+            done += batch_size
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(c * 7) for c in range(concurrency)))
+    executor.shutdown()
+    return done / (time.monotonic() - started)
+
+
+async def bare_throughput(backend_name: str, jpegs: list[bytes], batch_size: int, seconds: float) -> float:
+    async with running_backend(backend_name, PipelineSettings()) as backend:
+        # The server's defaults: 2 batches in flight, 2 worker threads.
+        return await _bare(backend, jpegs, batch_size, seconds, concurrency=2, workers=2)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _null_model(env: dict[str, str], cameras: int, offered_fps: float, seconds: float, jpegs: list[bytes]) -> dict:
+    """The server with no models, overdriven: processed frames per CPU-second of the server process."""
+    server = ServerProcess("null", env)
+    try:
+        cpu_before = _cpu_seconds(server.process.pid)
+        load = run_load(
+            server.port, server.metrics_port, server.process.pid, cameras, offered_fps / cameras, seconds, jpegs, 2
+        )
+        cpu = _cpu_seconds(server.process.pid) - cpu_before
+    finally:
+        server.stop()
+    processed = load["statuses"].get("PROCESSED", 0)
+    return {
+        "processed_fps": load["processed_fps"],
+        "server_cpu_seconds": cpu,
+        "frames_per_cpu_second": processed / cpu if cpu else None,
+        "run": load,
+    }
+
+
+def _downscaled(jpeg: bytes, size: tuple[int, int]) -> bytes:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    ok, encoded = cv2.imencode(".jpg", cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+    assert ok
+    return encoded.tobytes()
+
+
+def run(
+    backend: str,
+    batch_size: int,
+    seconds: float,
+    cameras: int,
+    out: Path = RESULTS,
+    name: str = "overhead",
+    frames: int = 16,
+) -> dict:
+    jpegs = [generate_frame(5000, k, frame_size=(1280, 720)).jpeg for k in range(frames)]
+    bare = asyncio.run(bare_throughput(backend, jpegs, batch_size, seconds))
+    env = {"ANPR_SCHEDULER__MAX_BATCH": str(batch_size), "ANPR_SCHEDULER__CAMERA_QUEUE_DEPTH": "2"}
+    server = ServerProcess(backend, env)
+    try:  # overdrive at twice the bare backend's rate so the server is never short of frames
+        full = run_load(
+            server.port, server.metrics_port, server.process.pid, cameras, 2 * bare / cameras, seconds, jpegs, workers=2
+        )
+    finally:
+        server.stop()
+    null = _null_model(env, cameras, max(4 * bare, 400), seconds, jpegs)
+    # The same with 160x90 frames: the front end's cost per frame with almost no pixels to decode and
+    # scale (gRPC, validation, scheduling, answering, filling the 384x640 detector input).
+    small = [_downscaled(jpeg, SMALL_FRAME) for jpeg in jpegs]
+    null_small = _null_model(env, cameras, SMALL_FRAME_OFFERED_FPS, seconds, small)
+    payload = {
+        "backend": backend,
+        "batch_size": batch_size,
+        "seconds": seconds,
+        "cameras": cameras,
+        "bare_backend_fps": bare,
+        "server_fps": full["processed_fps"],
+        "server_vs_bare": full["processed_fps"] / bare,
+        "server_run": full,
+        "null_model": null,
+        "null_model_small_frames": {**null_small, "frame_size": list(SMALL_FRAME)},
+    }
+    write_result(name, payload, out)
+    _plot(payload, out / f"{name}.png")
+    return payload
+
+
+def _plot(payload: dict, path: Path) -> None:
+    plt = pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    axes[0].bar(
+        ["bare backend", "full server"], [payload["bare_backend_fps"], payload["server_fps"]], color=["#888", "#1f77b4"]
+    )
+    axes[0].set_ylabel("frames/s")
+    axes[0].set_title(f"{payload['backend']}, batch {payload['batch_size']}: ratio {payload['server_vs_bare']:.2f}")
+    per_core = [payload[key]["frames_per_cpu_second"] or 0 for key in ("null_model", "null_model_small_frames")]
+    axes[1].bar(["null model, 1280x720", "null model, 160x90"], per_core, color=["#2ca02c", "#98df8a"])
+    axes[1].axhline(10_000, color="red", linestyle="--", label="target 10,000")
+    axes[1].set_ylabel("frames per CPU-second of the server")
+    axes[1].set_title("front end's own cost")
+    axes[1].legend()
+    save_figure(figure, path)
+
+
+def format_table(payload: dict) -> str:
+    lines = [
+        f"null model, {label}: {null['processed_fps']:.1f} frames/s using {null['server_cpu_seconds']:.1f} CPU-s = "
+        f"{null['frames_per_cpu_second'] or 0:.0f} frames per CPU-second (target >= 10,000)"
+        for label, null in (("1280x720", payload["null_model"]), ("160x90", payload["null_model_small_frames"]))
+    ]
+    return "\n".join(
+        [
+            f"bare backend ({payload['backend']}, batch {payload['batch_size']}): "
+            f"{payload['bare_backend_fps']:.1f} frames/s",
+            f"full server, same batch size:  {payload['server_fps']:.1f} frames/s",
+            f"server / bare:                 {payload['server_vs_bare']:.3f} (target >= 0.85)",
+            *lines,
+        ]
+    )

@@ -1,0 +1,181 @@
+"""Small, fast variants of the benchmarks, to keep them working (speed is not asserted here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from anpr.cli import main
+from tests.repo import ROOT
+
+
+def test_model_version_benchmark_writes_json_and_png(tiny_labelled_set: Path, tmp_path: Path) -> None:
+    args = [
+        "bench",
+        "models",
+        "--labelled",
+        str(tiny_labelled_set),
+        "--backend",
+        "onnxruntime",
+        "--batch-sizes",
+        "1",
+        "2",
+        "--budget-s",
+        "0.05",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "quick",
+    ]
+    assert main(args) == 0
+    payload = json.loads((tmp_path / "quick.json").read_text())
+    assert payload["machine"]["cores"] >= 1
+    (result,) = payload["results"]
+    assert result["candidate"] == "v1" and result["accuracy"]["frames"] == 12
+    points = {(r["backend"], r["model"], r["batch_size"]) for r in result["speed"]}
+    assert points == {("onnxruntime", m, n) for m in ("detector", "recogniser") for n in (1, 2)}
+    assert all(r["items_per_second"] > 0 and r["calls"] >= 3 for r in result["speed"])
+    assert (tmp_path / "quick.png").stat().st_size > 5_000
+
+
+def test_model_benchmark_compares_given_onnx_files(
+    tiny_labelled_set: Path, tmp_path: Path, model_repository: Path
+) -> None:
+    args = [
+        "bench",
+        "models",
+        "--labelled",
+        str(tiny_labelled_set),
+        "--backend",
+        "onnxruntime",
+        "--batch-sizes",
+        "1",
+        "--budget-s",
+        "0.05",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "files",
+        "--detector",
+        str(model_repository / "plate_detector/1/model.onnx"),
+        "--recogniser",
+        str(model_repository / "plate_recogniser/1/model.onnx"),
+    ]
+    assert main(args) == 0
+    (result,) = json.loads((tmp_path / "files.json").read_text())["results"]
+    assert result["candidate"] == "model+model"
+
+
+def test_feed_simulator_runs_loads_and_accounts_for_every_frame(tmp_path: Path) -> None:
+    args = [
+        "bench",
+        "feeds",
+        "--cameras",
+        "4",
+        "--seconds",
+        "2",
+        "--loads",
+        "0.5",
+        "2",
+        "--backend",
+        "onnxruntime",
+        "--workers",
+        "2",
+        "--streams",
+        "4",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "quick",
+    ]
+    assert main(args) == 0
+    payload = json.loads((tmp_path / "quick.json").read_text())
+    assert payload["capacity_fps"] > 0 and [r["load_vs_capacity"] for r in payload["runs"]] == [0.5, 2.0]
+    for run in payload["runs"]:
+        assert run["answered"] == run["sent"] == sum(run["statuses"].values())
+        assert run["streams"] == 4  # two streams in each of the two client processes
+        assert 0 < run["jain_fairness"] <= 1 and run["latency_ms"]["p50"] > 0
+    assert (tmp_path / "quick.png").stat().st_size > 5_000
+
+
+def test_steady_growth_skips_warm_up() -> None:
+    from anpr_benchmarks.feeds import steady_growth
+
+    assert steady_growth([100, 300, 300, 300, 300, 300, 300, 300]) == 0.0  # warm-up, then flat
+    assert steady_growth([100, 100, 200, 200, 210, 210, 220, 220]) == pytest.approx(0.1)
+    assert steady_growth([100, 200]) is None
+
+
+def test_jain_index_known_values() -> None:
+    from anpr_benchmarks.feeds import jain_index
+
+    assert jain_index([0.5, 0.5, 0.5, 0.5]) == 1.0
+    assert jain_index([1.0, 0.0, 0.0, 0.0]) == 0.25
+    assert abs(jain_index([1.0, 0.5]) - 0.9) < 1e-12
+
+
+def test_overhead_benchmark_compares_server_and_bare_backend(tmp_path: Path) -> None:
+    args = [
+        "bench",
+        "overhead",
+        "--backend",
+        "onnxruntime",
+        "--batch-size",
+        "4",
+        "--seconds",
+        "2",
+        "--cameras",
+        "4",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "quick",
+    ]
+    assert main(args) == 0
+    payload = json.loads((tmp_path / "quick.json").read_text())
+    assert payload["bare_backend_fps"] > 0 and payload["server_fps"] > 0
+    assert payload["server_vs_bare"] == payload["server_fps"] / payload["bare_backend_fps"]
+    assert payload["null_model"]["frames_per_cpu_second"] > 0
+    small = payload["null_model_small_frames"]
+    assert small["frame_size"] == [160, 90] and small["frames_per_cpu_second"] > 0
+    assert small["run"]["answered"] == small["run"]["sent"]
+    assert payload["server_run"]["answered"] == payload["server_run"]["sent"]
+    assert (tmp_path / "quick.png").stat().st_size > 5_000
+
+
+def test_gpu_script_runs_on_the_cpu_and_writes_its_results(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = ROOT / "benchmarks" / "gpu" / "run_gpu_bench.py"
+    subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--device",
+            "cpu",
+            "--batch-sizes",
+            "1",
+            "2",
+            "--iterations",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    payload = json.loads((tmp_path / "gpu_models_cpu.json").read_text())
+    assert {(r["model"], r["batch_size"]) for r in payload["results"]} == {
+        (m, n) for m in ("detector", "recogniser") for n in (1, 2)
+    }
+    assert payload["feeding"] == {"skipped": "no GPU"}  # host-to-GPU copies and nvJPEG need a GPU
+    png = tmp_path / "gpu_models_cpu.png"
+    assert png.stat().st_size > 5_000
+    png.unlink()
+    redraw = [sys.executable, str(script), "--plot", str(tmp_path / "gpu_models_cpu.json")]
+    subprocess.run(redraw, check=True, capture_output=True, timeout=120)
+    assert png.stat().st_size > 5_000

@@ -1,0 +1,138 @@
+"""Training: export parity and the uint8 contract, trainer smoke runs, resuming, fine-tuning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")  # the `train` extra; `make test` installs it
+
+from anpr.inference.onnxruntime_models import ModelFileError, OnnxRuntimeModels  # noqa: E402
+from anpr_training.checkpoints import load_weights  # noqa: E402
+from anpr_training.export import export_detector, export_recogniser, parity  # noqa: E402
+from anpr_training.models import (  # noqa: E402
+    DETECTOR_INPUT_SHAPE,
+    DetectorForExport,
+    PlateDetector,
+    PlateRecogniser,
+    count_macs,
+)
+from anpr_training.trainer import TrainingRun, train  # noqa: E402
+
+
+def test_models_fit_their_compute_budgets() -> None:
+    assert 2 * count_macs(PlateDetector(), DETECTOR_INPUT_SHAPE) <= 1.5e9
+    assert 2 * count_macs(PlateRecogniser(), (1, 32, 128)) <= 0.1e9
+
+
+def _randomised(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics, so parity covers the folded normalisation too."""
+    torch.manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def test_onnx_export_matches_pytorch(tmp_path: Path) -> None:
+    from anpr.vision.letterbox import letterbox
+    from anpr_synth import generate_frame
+
+    detector = _randomised(PlateDetector())
+    assert export_detector(detector, tmp_path / "det.onnx") < 1e-2  # boxes are in pixels (hundreds)
+    frame, _ = letterbox(generate_frame(1, 0).image, (384, 640))
+    real = torch.from_numpy(frame)[None, None]
+    assert parity(DetectorForExport(detector), tmp_path / "det.onnx", real) < 1e-2
+    assert export_recogniser(_randomised(PlateRecogniser()), tmp_path / "rec.onnx") < 1e-4
+
+
+def test_exported_models_take_uint8_pixels_and_cast_them_first(tmp_path: Path) -> None:
+    """TensorRT takes a uint8 input only when it feeds a Cast directly; every runtime gets uint8."""
+    export_recogniser(PlateRecogniser().eval(), tmp_path / "rec.onnx")
+    graph = onnx.load(str(tmp_path / "rec.onnx")).graph
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    consumers = [node for node in graph.node if graph.input[0].name in node.input]
+    assert [node.op_type for node in consumers] == ["Cast"]
+    with pytest.raises(ModelFileError, match="not uint8 pixels"):  # an older float32 export is refused
+        float_model = onnx.load(str(tmp_path / "rec.onnx"))
+        float_model.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+        onnx.save(float_model, str(tmp_path / "float.onnx"))
+        OnnxRuntimeModels(tmp_path / "float.onnx", tmp_path / "rec.onnx")
+
+
+@pytest.mark.parametrize("model", ["detector", "recogniser"])
+def test_trainer_smoke_run_then_resume(model: str, tmp_path: Path) -> None:
+    recipe = dict(steps=2, batch_size=2, learning_rate=1e-3, samples=4, checkpoint_every=1)
+    train(TrainingRun(model, tmp_path, stop_after=1, **recipe))  # as if interrupted after one step
+    first = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert first["step"] == 1
+    train(TrainingRun(model, tmp_path, **recipe))
+    second = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert second["step"] == 2
+    changed = [not torch.equal(first["model"][k], second["model"][k]) for k in first["model"]]
+    assert any(changed)
+
+
+def test_only_the_recogniser_trains_on_a_gpu(tmp_path: Path) -> None:
+    recipe = dict(steps=1, batch_size=1, learning_rate=1e-3, samples=1)
+    with pytest.raises(ValueError, match="CPU-only"):
+        train(TrainingRun("detector", tmp_path, device="cuda", **recipe))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (passed on the lent H100, 2026-11-27)")
+def test_recogniser_trains_on_a_gpu_and_returns_a_cpu_model(tmp_path: Path) -> None:
+    recipe = dict(steps=3, batch_size=4, learning_rate=1e-3, samples=8, checkpoint_every=1)
+    model = train(TrainingRun("recogniser", tmp_path, device="cuda", **recipe))
+    assert next(model.parameters()).device.type == "cpu"  # ready to export
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 3
+
+
+def test_train_cli_stops_early_without_exporting_then_fine_tunes(tmp_path: Path, capsys) -> None:
+    from anpr.cli import main
+
+    base = ["models", "train", "recogniser", "--steps", "2", "--batch-size", "2", "--samples", "4", "--threads", "1"]
+    first = tmp_path / "first"
+    assert main([*base, "--run-dir", str(first), "--stop-after", "1", "--output", str(tmp_path / "a.onnx")]) == 0
+    assert "run the same command again to resume" in capsys.readouterr().out
+    assert not (tmp_path / "a.onnx").exists()
+    tuned = tmp_path / "tuned"
+    args = [
+        *base,
+        "--run-dir",
+        str(tuned),
+        "--init-from",
+        str(first / "checkpoint.pt"),
+        "--output",
+        str(tmp_path / "b.onnx"),
+    ]
+    assert main(args) == 0
+    assert (tmp_path / "b.onnx").exists() and "exported recogniser" in capsys.readouterr().out
+
+
+def test_fine_tuning_keeps_matching_weights_and_reports_a_new_head(tmp_path: Path) -> None:
+    source = PlateRecogniser()
+    source.classifier = torch.nn.Conv1d(128, 5, 1)  # a different head: five classes
+    torch.save({"model": source.state_dict()}, tmp_path / "checkpoint.pt")
+    target = PlateRecogniser()
+    fresh = load_weights(tmp_path / "checkpoint.pt", target)
+    assert fresh == ["classifier.bias", "classifier.weight"]
+    assert torch.equal(target.features[0][0].weight, source.features[0][0].weight)
+    assert torch.equal(target.sequence[0].weight, source.sequence[0].weight)
+    with pytest.raises(FileNotFoundError):
+        load_weights(tmp_path / "missing.pt", target)
+
+
+def test_half_precision_models_run_in_float16_close_to_float32(model_repository: Path) -> None:
+    from anpr.contract import RECOGNISER
+    from anpr.inference.onnxruntime_models import open_model
+
+    path = model_repository / "plate_recogniser/1/model.onnx"
+    crops = np.random.default_rng(0).integers(0, 256, (4, 1, 32, 128), dtype=np.uint8)
+    full = open_model(path, RECOGNISER).run(None, {"crops": crops})[0]
+    half = open_model(path, RECOGNISER, fp16=True).run(None, {"crops": crops})[0]
+    assert half.dtype == np.float32  # inputs and outputs keep their types
+    assert 0 < np.abs(half - full).max() < 0.05  # float16 inside: not identical, but close

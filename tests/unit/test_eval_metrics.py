@@ -1,0 +1,103 @@
+"""Scoring against labels, real ones included: hidden characters, text-only and box-only labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anpr.domain import PlateRead
+from anpr_benchmarks.evaluation.metrics import Tally, align, char_score, match_boxes, score_frame, text_matches
+from anpr_synth.labelled_set import LabelError, PlateLabel, parse_label_file
+
+
+def read(text: str, box: tuple[float, float, float, float], confidence: float = 0.9) -> PlateRead:
+    return PlateRead(text, confidence, (confidence,) * len(text), box, 0.9, None)
+
+
+def test_alignment_counts_edits_and_lets_hidden_characters_match_anything() -> None:
+    assert align("AB12CDE", "AB12CDE") == (0, [])
+    assert align("RK755AJ", "9RK755AJ") == (1, [("", "9")])  # an emblem read as a character
+    assert align("AB12CDE", "A812CDE") == (1, [("B", "8")])
+    assert align("AB12CDE", "AB12CD") == (1, [("E", "")])
+    assert align("074?C?V", "074XCYV")[0] == 0
+    assert text_matches("074?C?V", "0741C2V") and not text_matches("074?C?V", "074CV")
+    assert char_score("074?C?V", "074XCYV") == 1.0
+    assert char_score("074?C?V", "074XCY") == pytest.approx(1 - 1 / 5)  # 5 known characters
+    assert char_score("AB12CDE", None) == 0.0
+
+
+def test_matching_is_one_to_one_and_needs_half_overlap() -> None:
+    labels = np.array([[0, 0, 10, 10], [100, 100, 110, 110]], np.float32)
+    detections = np.array([[1, 0, 11, 10], [0, 0, 10, 10], [104, 100, 114, 110]], np.float32)
+    assert match_boxes(labels, detections) == [(0, 1)]  # the second label overlaps only 0.43
+
+
+def test_boxed_labels_score_detection_reading_and_false_positives() -> None:
+    tally = Tally()
+    labels = (PlateLabel((0, 0, 10, 10), "AB12CDE"), PlateLabel((20, 0, 30, 10), "XY34ZZZ"))
+    tally.add(score_frame("a.jpg", labels, [read("AB12CDF", (0, 0, 10, 10)), read("NOISE", (50, 50, 60, 60))]))
+    metrics = tally.summary(seconds=2.0)
+    assert metrics["detection_recall"] == 0.5
+    assert metrics["detection_precision"] == 0.5
+    assert metrics["plate_accuracy"] == 0.0
+    assert metrics["read_rate"] == 0.0
+    assert metrics["char_accuracy"] == pytest.approx((1 - 1 / 7) / 2)
+    assert metrics["frames_per_second"] == 0.5
+    kinds = sorted(p.kind or "" for p in tally.plates)
+    assert kinds == ["misread", "missed"]
+
+
+def test_text_only_labels_are_read_when_their_text_is_among_the_frames_reads() -> None:
+    tally = Tally()
+    tally.add(
+        score_frame(
+            "a.jpg", (PlateLabel(None, "RK755AJ"),), [read("SIGN", (0, 0, 5, 5)), read("RK755AJ", (9, 9, 20, 12))]
+        )
+    )
+    tally.add(score_frame("b.jpg", (PlateLabel(None, "OS355MT"),), [read("0S355MT", (0, 0, 5, 5))]))
+    tally.add(score_frame("c.jpg", (PlateLabel(None, "ZG1234A"),), []))
+    metrics = tally.summary(seconds=1.0)
+    assert metrics["read_rate"] == pytest.approx(1 / 3)
+    assert metrics["plate_accuracy"] is None and metrics["detection_recall"] is None  # no boxes to match
+    assert metrics["detection_precision"] is None  # unboxed frames say nothing about false positives
+    assert [p.kind for p in tally.plates] == [None, "misread", "missed"]
+    assert tally.confusions() == {("O", "0"): 1}
+
+
+def test_box_only_labels_count_toward_detection_only() -> None:
+    tally = Tally()
+    labels = (PlateLabel((0, 0, 40, 10), ""), PlateLabel((100, 0, 140, 10), "074?C?V"))
+    tally.add(score_frame("a.jpg", labels, [read("W0RD", (0, 0, 40, 10)), read("0741C2V", (100, 0, 140, 10))]))
+    metrics = tally.summary(seconds=1.0)
+    assert metrics["detection_recall"] == 1.0 and metrics["detection_precision"] == 1.0
+    assert metrics["plates_with_text"] == 1 and metrics["plate_accuracy"] == 1.0 and metrics["read_rate"] == 1.0
+
+
+def test_plates_below_the_minimum_width_count_nowhere() -> None:
+    tally = Tally()
+    labels = (PlateLabel((0, 0, 8, 3), ""), PlateLabel((100, 0, 160, 15), ""))
+    tally.add(score_frame("a.jpg", labels, [read("AB1", (0, 0, 8, 3))], min_plate_width=20))
+    metrics = tally.summary(seconds=1.0)
+    assert metrics["plates_ignored_small"] == 1
+    assert metrics["detection_recall"] == 0.0  # only the 60 px plate counts, and it was missed
+    assert metrics["detection_precision"] == 1.0  # the read over the tiny plate is not a false positive
+
+
+def test_extended_label_lines_parse_and_bad_ones_name_the_line(tmp_path: Path) -> None:
+    labels = tmp_path / "a.txt"
+    labels.write_text("a.jpg\t-\t-\t-\t-\tOS 355-MT\na.jpg\t10\t20\t30\t8\t\na.jpg\t1\t2\t3\t4\t074?c?v\n")
+    assert parse_label_file(labels, "a.jpg") == (
+        PlateLabel(None, "OS355MT"),
+        PlateLabel((10.0, 20.0, 40.0, 28.0), ""),
+        PlateLabel((1.0, 2.0, 4.0, 6.0), "074?C?V"),
+    )
+    for bad, message in (
+        ("a.jpg\t-\t-\t-\t-\t\n", "neither a box nor a plate text"),
+        ("a.jpg\t-\t2\t3\t4\tAB\n", "numbers or all '-'"),
+        ("a.jpg\t1\t2\t0\t4\tAB\n", "empty box"),
+    ):
+        labels.write_text(bad)
+        with pytest.raises(LabelError, match=message):
+            parse_label_file(labels, "a.jpg")

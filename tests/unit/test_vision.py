@@ -1,0 +1,182 @@
+"""Pre/post-processing: letterbox, NMS, detector decoding, crops, CTC decoding, plate formats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from anpr.contract import CHARSET
+from anpr.inference.pipeline import PipelineSettings, assemble_reads
+from anpr.vision.crop import crop_plate
+from anpr.vision.ctc import decode_ctc, encode_text
+from anpr.vision.detection import Detection, decode_detections
+from anpr.vision.letterbox import PAD_VALUE, Letterbox, letterbox
+from anpr.vision.nms import box_iou, nms
+from anpr.vision.plate_formats import (
+    PLATE_FORMATS,
+    classify_plate_format,
+    enabled_formats,
+    fit_plate_format,
+    normalise_plate_text,
+)
+
+
+def test_iou_of_known_boxes() -> None:
+    iou = box_iou(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]))
+    assert iou[0] == pytest.approx([1.0, 50 / 150, 0.0])
+
+
+def test_nms_keeps_the_best_of_each_cluster_in_score_order() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [51, 50, 61, 60], [100, 0, 110, 5]], float)
+    scores = np.array([0.8, 0.9, 0.3, 0.7, 0.5])
+    assert nms(boxes, scores, iou_threshold=0.5).tolist() == [1, 3, 4]
+    assert nms(boxes, scores, iou_threshold=0.99).tolist() == [1, 0, 3, 4, 2]
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []
+
+
+@pytest.mark.parametrize("frame_hw", [(720, 1280), (1080, 1920), (480, 640), (1000, 500)])
+def test_letterbox_round_trip_and_content_position(frame_hw: tuple[int, int]) -> None:
+    h, w = frame_hw
+    frame = np.zeros((h, w, 3), dtype=np.uint8)
+    frame[h // 4 : h // 2, w // 4 : w // 2] = 255
+    image, transform = letterbox(frame, (384, 640))
+    assert image.shape == (384, 640)
+    box = np.array([[w / 4, h / 4, w / 2, h / 2]], dtype=np.float32)
+    mapped = transform.to_input(box)[0]
+    assert np.allclose(transform.to_frame(transform.to_input(box)), box, atol=1e-3)
+    cx, cy = int((mapped[0] + mapped[2]) / 2), int((mapped[1] + mapped[3]) / 2)
+    assert image[cy, cx] == 255  # the bright square is where the transform says
+    assert image[int(mapped[1]) - 3, cx] < 128 or mapped[1] < 3
+
+
+@pytest.mark.parametrize("frame_hw", [(720, 1280), (1000, 500), (90, 160)])
+def test_letterbox_into_a_used_batch_slot_matches_a_fresh_one(frame_hw: tuple[int, int]) -> None:
+    frame = np.random.default_rng(1).integers(0, 256, (*frame_hw, 3), dtype=np.uint8)
+    fresh, transform = letterbox(frame, (384, 640))
+    batch = np.full((2, 384, 640), 7, dtype=np.uint8)  # what a previous frame left behind
+    written, slot_transform = letterbox(frame, (384, 640), out=batch[1])
+    assert written.base is batch and np.array_equal(batch[1], fresh) and slot_transform == transform
+    assert (batch[0] == 7).all()
+    pad_x, pad_y = int(transform.pad_x), int(transform.pad_y)
+    assert pad_x or pad_y
+    assert (batch[1, :pad_y] == PAD_VALUE).all() and (batch[1, :, :pad_x] == PAD_VALUE).all()
+    assert (batch[1, 384 - pad_y :] == PAD_VALUE).all() and (batch[1, :, 640 - pad_x :] == PAD_VALUE).all()
+
+
+def test_decode_detections_thresholds_suppresses_and_maps_back() -> None:
+    transform = Letterbox(scale=0.5, pad_x=0.0, pad_y=12.0)
+    boxes = np.array([[10, 22, 50, 32], [11, 22, 51, 32], [100, 100, 140, 110], [200, 200, 240, 210]], np.float32)
+    scores = np.array([0.9, 0.8, 0.6, 0.1], np.float32)
+    found = decode_detections(boxes, scores, transform, (1280, 720), score_threshold=0.35, iou_threshold=0.4)
+    assert [round(d.score, 2) for d in found] == [0.9, 0.6]
+    assert found[0].box == pytest.approx((20, 20, 100, 40))
+
+
+def test_crop_plate_resamples_the_box_with_margin() -> None:
+    frame = np.zeros((200, 400), dtype=np.uint8)
+    frame[50:70, 100:180] = 200
+    crop = crop_plate(frame, (100, 50, 180, 70))
+    assert crop.shape == (32, 128)
+    assert crop[16, 64] == 200  # centre of the plate
+    assert crop[0, 0] == 0 and crop[-1, -1] == 0  # the margin shows what is around it
+    edge = crop_plate(frame, (-20, -10, 60, 10))  # partly outside: border replicated, no exception
+    assert edge.shape == (32, 128)
+
+
+def _probs(sequence: list[int], confidence: float = 0.9) -> np.ndarray:
+    probs = np.full((len(sequence), len(CHARSET) + 1), (1 - confidence) / len(CHARSET), np.float32)
+    probs[np.arange(len(sequence)), sequence] = confidence
+    return probs
+
+
+def test_ctc_decoding_collapses_repeats_and_removes_blanks() -> None:
+    a, b, one = encode_text("A")[0], encode_text("B")[0], encode_text("1")[0]
+    plate = decode_ctc(_probs([0, a, a, 0, a, b, b, 0, one, 0]))
+    assert plate.text == "AAB1"
+    assert len(plate.char_confidences) == 4
+    assert plate.confidence == pytest.approx(0.9**4, rel=1e-5)
+    assert decode_ctc(_probs([0, 0, 0])).text == ""
+
+
+def test_character_confidence_is_the_peak_over_its_frames() -> None:
+    probs = _probs([0, encode_text("Z")[0], encode_text("Z")[0]])
+    probs[1] = 0
+    probs[1, encode_text("Z")[0]] = 0.6
+    probs[1, 0] = 0.4
+    assert decode_ctc(probs).char_confidences == pytest.approx((0.9,))
+
+
+def test_plate_formats_flag_but_do_not_reject() -> None:
+    assert classify_plate_format("AB12 CDE") == "GB"
+    assert classify_plate_format("A123 BCD") == "GB_PREFIX"
+    assert classify_plate_format("ABC 123D") == "GB_SUFFIX"
+    assert classify_plate_format("AB-123-CD") == "FR"
+    assert classify_plate_format("1234 BCD") == "GB_DATELESS"  # the first matching format names it
+    assert classify_plate_format("1234 BCD", enabled_formats(["ES", "GB"])) == "ES"
+    assert classify_plate_format("AB12 CDE", enabled_formats(["ES"])) is None
+    assert classify_plate_format("X7Y2K9") is None
+    assert normalise_plate_text("ab12 cde") == "AB12CDE"
+    assert decode_ctc(_probs([encode_text("A")[0], 0, encode_text("B")[0]])).spans == ((0, 1), (2, 3))
+    with pytest.raises(ValueError, match="XX"):
+        enabled_formats(["GB", "XX"])
+
+
+def _read(text: str, alternatives: dict[int, tuple[str, float]]) -> np.ndarray:
+    """Recogniser output reading `text`, one character per column; `alternatives` gives a
+    character position a runner-up character and its probability."""
+    probs = _probs(encode_text(text), confidence=0.9)
+    for position, (char, p) in alternatives.items():
+        probs[position] = (1 - 0.6 - p) / (len(CHARSET) - 1)
+        probs[position, encode_text(text[position])[0]] = 0.6
+        probs[position, encode_text(char)[0]] = p
+    return probs
+
+
+def test_format_fitting_swaps_a_likely_look_alike() -> None:
+    probs = _read("AB1ZCDE", {3: ("2", 0.3)})  # AB12CDE with the 2 read as Z
+    plate, name = fit_plate_format(probs, decode_ctc(probs), PLATE_FORMATS, min_probability=0.1)
+    assert (plate.text, name) == ("AB12CDE", "GB")
+    assert plate.char_confidences[3] == pytest.approx(0.3)  # the swapped character's own probability
+    assert plate.confidence < decode_ctc(probs).confidence
+
+
+def test_format_fitting_keeps_reads_that_match_or_are_read_clearly() -> None:
+    clear = _read("AB1ZCDE", {3: ("2", 0.05)})  # the alternative is too unlikely: keep what was read
+    assert fit_plate_format(clear, decode_ctc(clear), PLATE_FORMATS, 0.1) == (decode_ctc(clear), None)
+    matching = _read("AB12CDE", {2: ("I", 0.35)})  # already a GB plate: never rewritten
+    assert fit_plate_format(matching, decode_ctc(matching), PLATE_FORMATS, 0.1)[0].text == "AB12CDE"
+    personalised = _read("K1N6X9", {})
+    assert fit_plate_format(personalised, decode_ctc(personalised), PLATE_FORMATS, 0.1) == (
+        decode_ctc(personalised),
+        None,
+    )
+
+
+def test_format_fitting_picks_the_most_likely_format() -> None:
+    # GB (LLDDLLL) needs one swap (I -> 1), FR/IT (LLDDDLL) two (I -> 1, O -> 0): the likelier fit wins.
+    probs = _read("ABI2OCD", {2: ("1", 0.3), 4: ("0", 0.2)})
+    plate, name = fit_plate_format(probs, decode_ctc(probs), PLATE_FORMATS, 0.1)
+    assert (plate.text, name) == ("AB12OCD", "GB")
+
+
+def _spelled(text: str, confidence: float) -> np.ndarray:
+    """Recogniser output (32 columns) spelling `text` with every character at `confidence`."""
+    columns = [c for code in encode_text(text) for c in (code, 0)]
+    return _probs(columns + [0] * (32 - len(columns)), confidence)
+
+
+def test_low_scoring_detections_stand_only_when_their_read_verifies_them() -> None:
+    settings = PipelineSettings()  # outright at 0.35; 0.15-0.35 needs a read >= 0.8 in a plate format
+    box = (10.0, 10.0, 90.0, 30.0)
+    cases = [  # (detector score, text, per-character confidence, kept?)
+        (0.6, "X7QQ9", 0.5, True),  # the detector is sure: kept whatever is read
+        (0.2, "AB12CDE", 0.99, True),  # unsure detector, confident GB read: a plate
+        (0.2, "AB12CDE", 0.9, False),  # 0.9 per character is 0.48 for the plate: not verified
+        (0.2, "X7QQ9", 0.99, False),  # confident, but no plate format: a sign, a phone number...
+    ]
+    detections = [[Detection(box, score)] for score, *_ in cases]
+    probs = np.stack([_spelled(text, confidence) for _, text, confidence, _ in cases])
+    reads = assemble_reads(detections, probs, settings)
+    assert [bool(frame) for frame in reads] == [kept for *_, kept in cases]
+    with pytest.raises(ValueError, match="must not exceed"):
+        PipelineSettings(detection_threshold=0.3, verified_detection_threshold=0.4)

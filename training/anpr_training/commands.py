@@ -1,0 +1,108 @@
+"""`anpr models train` and `anpr models export`, registered with the `anpr` CLI (entry point
+`anpr.commands`). PyTorch is imported only when one of them runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from anpr.cli import DEFAULT_MODEL_REPOSITORY, CommandGroups
+from anpr.contract import BY_ROLE
+
+
+def _destination(args: argparse.Namespace) -> Path | None:
+    if args.output:
+        return Path(args.output)
+    if args.version:
+        return args.model_repository / BY_ROLE[args.model].name / str(args.version) / "model.onnx"
+    return None
+
+
+def _export(role: str, model: object, output: Path) -> None:
+    from anpr_training.export import export
+
+    error = export(role, model, output)  # type: ignore[arg-type]
+    print(f"exported {role} to {output} (ONNX Runtime vs PyTorch max abs difference {error:.2e})")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from anpr_training.trainer import RECIPES, TrainingRun, train
+
+    output = _destination(args)
+    if output is None and not args.no_export:
+        print("error: say where the model goes: --version N (the model repository) or --output FILE", file=sys.stderr)
+        return 2
+    recipe = dict(RECIPES[args.model])
+    for key in ("steps", "batch_size", "samples", "learning_rate", "real_share"):
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
+    run = TrainingRun(
+        args.model,
+        args.run_dir or Path("runs") / args.model,
+        seed=args.seed,
+        workers=args.workers,
+        threads=args.threads,
+        stop_after=args.stop_after,
+        init_from=args.init_from,
+        device=args.device,
+        real_data=tuple(args.real),
+        **recipe,
+    )
+    model = train(run)
+    if run.stop_after is not None and run.stop_after < run.steps:
+        print(f"stopped after step {run.stop_after} of {run.steps}; run the same command again to resume")
+    elif output is not None and not args.no_export:
+        _export(args.model, model, output)
+    return 0
+
+
+def _export_checkpoint(args: argparse.Namespace) -> int:
+    from anpr_training.checkpoints import load_checkpoint
+    from anpr_training.models import PlateDetector, PlateRecogniser
+
+    output = _destination(args)
+    if output is None:
+        print("error: say where the model goes: --version N (the model repository) or --output FILE", file=sys.stderr)
+        return 2
+    model = PlateDetector() if args.model == "detector" else PlateRecogniser()
+    checkpoint = (args.run_dir or Path("runs") / args.model) / "checkpoint.pt"
+    if not load_checkpoint(checkpoint, model):
+        print(f"error: no checkpoint at {checkpoint}", file=sys.stderr)
+        return 2
+    _export(args.model, model.eval(), output)
+    return 0
+
+
+def register(groups: CommandGroups) -> None:
+    for name, handler, text in (
+        ("train", _train, "train a model (needs the `train` extra); resumable"),
+        ("export", _export_checkpoint, "export a training checkpoint to ONNX"),
+    ):
+        command = groups.models.add_parser(name, help=text)
+        command.add_argument("model", choices=sorted(BY_ROLE))
+        command.add_argument("--run-dir", type=Path, help="checkpoint and data cache (default runs/MODEL)")
+        command.add_argument("--version", type=int, help="export as this version in --model-repository")
+        command.add_argument("--model-repository", type=Path, default=DEFAULT_MODEL_REPOSITORY)
+        command.add_argument("--output", type=Path, help="export to this ONNX file instead")
+        command.set_defaults(handler=handler)
+        if name == "train":
+            command.add_argument("--steps", type=int)
+            command.add_argument("--batch-size", type=int)
+            command.add_argument("--samples", type=int, help="unique synthetic training samples")
+            command.add_argument("--seed", type=int, default=1)
+            command.add_argument("--workers", type=int, default=1, help="processes generating data")
+            command.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+            command.add_argument("--stop-after", type=int, help="stop after this many steps; run again to resume")
+            command.add_argument("--init-from", type=Path, help="fine-tune from this checkpoint (new schedule)")
+            command.add_argument("--learning-rate", type=float)
+            command.add_argument(
+                "--real",
+                type=Path,
+                action="append",
+                default=[],
+                help="a folder of real labelled images to train on too (repeatable; never a validation set)",
+            )
+            command.add_argument("--real-share", type=float, help="share of each batch drawn from --real data")
+            command.add_argument("--device", default="cpu", help="recogniser only: cuda trains on a GPU")
+            command.add_argument("--no-export", action="store_true")
