@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # Fonts the synthetic plate generator draws with (matplotlib's are the fallback) and Prometheus +
 # promtool for the observability tests.
-SYSTEM_PACKAGES := fonts-liberation fonts-urw-base35 fonts-freefont-ttf fonts-roboto-unhinted fonts-dejavu-core prometheus
+SYSTEM_PACKAGES := fonts-liberation fonts-urw-base35 fonts-freefont-ttf fonts-roboto-unhinted fonts-dejavu-core \
+	fonts-opendin fonts-bebas-neue fonts-open-sans prometheus
 
 .PHONY: demo test lint system-packages clean
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -12,18 +10,20 @@ import pytest
 import yaml
 
 from anpr.config import load_settings
-from tests.repo import ROOT
+from tests.repo import ROOT, tool
 
 K8S = ROOT / "k8s"
 RULES = ROOT / "deploy" / "observability" / "recording_rules.yml"
 OVERLAYS = ["cpu-dev", "gpu-prod"]
-KUBECTL = shutil.which("kubectl")
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl (for kubectl kustomize) is not installed")
 
 
 def render(overlay: str) -> list[dict]:
     out = subprocess.run(
-        [KUBECTL, "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, check=True, timeout=60
+        [tool("kubectl"), "kustomize", str(K8S / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
@@ -36,9 +36,8 @@ def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
 def test_overlay_validates_strictly_against_a_current_kubernetes(overlay: str, tmp_path: Path) -> None:
     rendered = tmp_path / f"{overlay}.yaml"
     rendered.write_text(yaml.safe_dump_all(render(overlay)))
-    validate = Path(sys.executable).parent / "kubernetes-validate"
     result = subprocess.run(
-        [str(validate), "--strict", "--quiet", str(rendered)], capture_output=True, text=True, timeout=120
+        [tool("kubernetes-validate"), "--strict", "--quiet", str(rendered)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -17,10 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from anpr.api.v1 import anpr_pb2
 from anpr.config import Settings
 from anpr.scheduling import SchedulerPolicy
+from tests.repo import tool
 from tests.serving import RunningServer, frame, status_name, stream
-
-PROMTOOL = shutil.which("promtool")
-PROMETHEUS = shutil.which("prometheus")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +35,6 @@ def observed(camera_frames):
     results = stream(server.stub, iter(frames))
     server.frames_sent = len(frames)
     server.results = results
-    time.sleep(1.2)  # gauges refresh every second
     yield server
     server.stop()
 
@@ -80,6 +76,19 @@ def test_every_frame_in_is_counted_once_out_by_status(observed: RunningServer) -
     assert values[("anpr_model_info", (("backend", "onnxruntime"), ("model", "plate_detector"), ("version", "1")))] == 1
 
 
+def test_gauges_show_the_cameras_seen_and_an_empty_queue(observed: RunningServer) -> None:
+    """Gauges refresh every second: polled until they do, with a deadline (no fixed sleep)."""
+    deadline = time.monotonic() + 10
+    while True:
+        values = samples(scrape(observed))
+        gauges = (values[("anpr_active_cameras", ())], values[("anpr_scheduler_queued_frames", ())])
+        if gauges == (3.0, 0.0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert gauges == (3.0, 0.0)  # cam-0, cam-1, cam-2 (the frame without a camera id is not a camera)
+    assert values[("anpr_frames_in_flight", ())] == 0.0
+
+
 def test_metrics_carry_no_camera_ids_or_plate_text(observed: RunningServer) -> None:
     text = scrape(observed)
     assert "cam-" not in text
@@ -88,10 +97,9 @@ def test_metrics_carry_no_camera_ids_or_plate_text(observed: RunningServer) -> N
             assert read.text not in text
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian package prometheus) is installed by make test")
 def test_promtool_accepts_the_live_exposition(observed: RunningServer) -> None:
     checked = subprocess.run(
-        [PROMTOOL, "check", "metrics"], input=scrape(observed), capture_output=True, text=True, timeout=30
+        [tool("promtool"), "check", "metrics"], input=scrape(observed), capture_output=True, text=True, timeout=30
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -111,7 +119,6 @@ def test_get_stats_lists_per_camera_counts(observed: RunningServer) -> None:
     assert [c.camera_id for c in only.cameras] == ["cam-2"]
 
 
-@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus (Debian package) is installed by make test")
 def test_a_real_prometheus_scrapes_the_server_and_promql_sees_the_counts(
     observed: RunningServer, tmp_path: Path
 ) -> None:
@@ -131,7 +138,7 @@ def test_a_real_prometheus_scrapes_the_server_and_promql_sees_the_counts(
     )
     process = subprocess.Popen(
         [
-            PROMETHEUS,
+            tool("prometheus"),
             f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",

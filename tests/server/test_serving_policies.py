@@ -31,7 +31,9 @@ def onnx_server(**overrides) -> RunningServer:
     return server
 
 
-def test_a_chatty_camera_does_not_reduce_the_others_share_and_latency_stays_bounded(camera_frames) -> None:
+def test_a_chatty_camera_does_not_reduce_the_others_share(camera_frames) -> None:
+    """Fairness through the real server, in counts. Latency bounds are the scheduler's (frames older than
+    max_frame_age_ms are dropped, not processed), tested on its own clock in tests/unit/test_scheduler.py."""
     policy = SchedulerPolicy(max_batch=4, max_wait_ms=2, camera_queue_depth=2, max_frame_age_ms=1000)
     server = onnx_server(scheduler=policy, max_batches_in_flight=1, max_unanswered_per_stream=512)
     rounds, chatty_per_round, quiet = 12, 40, ("q1", "q2", "q3")
@@ -56,9 +58,6 @@ def test_a_chatty_camera_does_not_reduce_the_others_share_and_latency_stays_boun
     assert by_status[("chatty", "DROPPED_STALE")] > rounds * chatty_per_round // 2  # it really was overloaded
     for camera in quiet:
         assert by_status[(camera, "PROCESSED")] >= rounds - 1, by_status  # quiet cameras keep being read
-    processed = [r for r in results if status_name(r) == "PROCESSED"]
-    assert max(r.timings.queue_ms for r in processed) <= policy.max_frame_age_ms + 50
-    assert max(r.timings.total_ms for r in processed) < 3000
 
 
 def test_drain_answers_every_frame_read_before_the_stream_ends(camera_frames) -> None:

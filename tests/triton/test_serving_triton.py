@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -18,9 +17,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anpr.api.v1 import anpr_pb2
+from tests.repo import tool
 from tests.serving import RunningServer, collect, frame, status_name, stream
-
-GRPCURL = Path(sys.executable).parent / "grpcurl"
 
 
 def health_status(server: RunningServer, service: str = "") -> int:
@@ -164,14 +162,14 @@ def test_a_model_that_does_not_take_uint8_pixels_is_never_ready(
 def test_grpcurl_lists_and_calls_the_service(triton_server: RunningServer, camera_frames) -> None:
     address = f"127.0.0.1:{triton_server.port}"
     listed = subprocess.run(
-        [str(GRPCURL), "-plaintext", address, "list"], capture_output=True, text=True, timeout=30, check=True
+        [tool("grpcurl"), "-plaintext", address, "list"], capture_output=True, text=True, timeout=30, check=True
     ).stdout.split()
     assert "anpr.v1.PlateRecognition" in listed and "grpc.health.v1.Health" in listed
     body = json.dumps(
         {"frame": {"cameraId": "cam-g", "sequence": 7, "encoded": base64.b64encode(camera_frames[0].jpeg).decode()}}
     )
     called = subprocess.run(
-        [str(GRPCURL), "-plaintext", "-d", "@", address, "anpr.v1.PlateRecognition/Recognize"],
+        [tool("grpcurl"), "-plaintext", "-d", "@", address, "anpr.v1.PlateRecognition/Recognize"],
         input=body,
         capture_output=True,
         text=True,

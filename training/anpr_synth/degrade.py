@@ -1,4 +1,5 @@
-"""The camera model: lighting (day, night, infrared), glare, blur, noise and JPEG compression."""
+"""The camera model: lighting (day, night, infrared ANPR cameras), glare, rain, blur, noise and JPEG
+compression."""
 
 from __future__ import annotations
 
@@ -30,17 +31,25 @@ class CameraConditions:
     noise_sigma: float
     jpeg_quality: int
     glare: bool
+    rain: bool = False
 
 
 def sample_conditions(rng: np.random.Generator) -> CameraConditions:
     night = bool(rng.random() < 0.35)
-    infrared = bool(rng.random() < (0.6 if night else 0.12))
+    # UK ANPR cameras are infrared: their flash lights the retro-reflective plate, not the scene.
+    infrared = bool(rng.random() < (0.6 if night else 0.15))
+    if infrared:
+        ambient = rng.uniform(0.05, 0.3) if night else rng.uniform(0.25, 0.7)
+        plate = rng.uniform(1.05, 1.7)
+    else:
+        ambient = rng.uniform(0.15, 0.45) if night else rng.uniform(0.65, 1.25)
+        # Retro-reflective plates stay bright under headlights at night.
+        plate = rng.uniform(0.6, 1.1) if night else rng.uniform(0.75, 1.2)
     return CameraConditions(
         night=night,
         infrared=infrared,
-        ambient_gain=float(rng.uniform(0.15, 0.45) if night else rng.uniform(0.65, 1.25)),
-        # Retro-reflective plates stay bright under IR flash or headlights at night.
-        plate_gain=float(rng.uniform(0.6, 1.1) if night else rng.uniform(0.75, 1.2)),
+        ambient_gain=float(ambient),
+        plate_gain=float(plate),
         colour_cast=tuple(float(v) for v in rng.uniform(0.88, 1.12, 3)),
         motion_length=float(rng.uniform(2, 10)) if rng.random() < 0.35 else 0.0,
         motion_angle=float(rng.normal(0, 20)),
@@ -48,6 +57,7 @@ def sample_conditions(rng: np.random.Generator) -> CameraConditions:
         noise_sigma=float(rng.uniform(3, 12) if night else rng.uniform(0.5, 6)),
         jpeg_quality=int(rng.integers(35, 96)),
         glare=bool(rng.random() < (0.4 if night else 0.1)),
+        rain=bool(rng.random() < 0.12),
     )
 
 
@@ -58,6 +68,21 @@ def _motion_kernel(length: float, angle: float) -> np.ndarray:
     rotation = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), angle, 1.0)
     kernel = cv2.warpAffine(kernel, rotation, (size, size))
     return kernel / max(kernel.sum(), 1e-6)
+
+
+def _rain(frame: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """Falling rain: thin bright streaks at one slant, and the haze it brings."""
+    h, w = frame.shape[:2]
+    streaks = np.zeros((h, w), np.float32)
+    angle = np.radians(rng.normal(0, 12))
+    for _ in range(int(rng.integers(150, 600) * h * w / (1280 * 720)) + 1):
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        length = rng.uniform(8, 30) * scale
+        end = (int(x + length * np.sin(angle)), int(y + length * np.cos(angle)))
+        cv2.line(streaks, (int(x), int(y)), end, float(rng.uniform(0.3, 1.0)), 1, lineType=cv2.LINE_AA)
+    streaks = cv2.GaussianBlur(streaks, (0, 0), 0.6)[..., None]
+    haze = rng.uniform(0.0, 0.15)
+    return frame * (1 - haze) + 128 * haze + streaks * rng.uniform(30, 90)
 
 
 def apply_camera(
@@ -82,12 +107,18 @@ def apply_camera(
     scale = max((camera_width or w) / 1280, 0.6)
     frame = image.astype(np.float32)
     plate_weight = cv2.GaussianBlur(plate_mask, (0, 0), 1.5)[..., None]
-    gain = conditions.ambient_gain + (conditions.plate_gain - conditions.ambient_gain) * plate_weight
-    frame *= gain
     if conditions.infrared:
-        grey = frame @ np.array([0.35, 0.45, 0.2], dtype=np.float32)
+        # Monochrome: the scene as its near-infrared brightness, dim; the plate's sheeting reflects the
+        # flash whatever its visible colour (yellow rear plates come out as white as front ones), the
+        # ink does not.
+        scene = frame @ np.array([0.35, 0.45, 0.2], dtype=np.float32)
+        sheeting = frame.max(axis=2)
+        grey = scene * conditions.ambient_gain * (1 - plate_weight[..., 0]) + sheeting * (
+            conditions.plate_gain * plate_weight[..., 0]
+        )
         frame = np.repeat(grey[..., None], 3, axis=2)
     else:
+        frame *= conditions.ambient_gain + (conditions.plate_gain - conditions.ambient_gain) * plate_weight
         frame *= np.array(conditions.colour_cast, dtype=np.float32)
     if conditions.glare:
         # Full-strength glare across a plate washes it out past reading, so a quarter of it reaches plates.
@@ -98,6 +129,8 @@ def apply_camera(
             yy, xx = np.ogrid[:h, :w]
             blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * radius**2)).astype(np.float32)
             frame += blob[..., None] * glare_weight * rng.uniform(60, 200)
+    if conditions.rain:
+        frame = _rain(frame, rng, scale)
     motion = min(conditions.motion_length * scale, MAX_MOTION_PER_PLATE_HEIGHT * min_plate_height)
     if motion >= 2:
         frame = cv2.filter2D(frame, -1, _motion_kernel(motion, conditions.motion_angle))

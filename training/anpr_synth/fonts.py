@@ -7,9 +7,16 @@ from pathlib import Path
 
 from PIL import ImageFont
 
-# Condensed bold sans faces are closest to real plate typefaces (UK Charles Wright, DIN 1451,
-# FE-Schrift). Every candidate that exists is used; the list order fixes the choice per seed.
+# Condensed sans faces are closest to real plate typefaces (UK Charles Wright, DIN 1451 on German,
+# Croatian and many other EU plates, FE-Schrift). Every candidate that exists is used; the list order
+# fixes the choice per seed. Open DIN (Debian fonts-opendin) is a DIN 1451: listed twice, drawn twice
+# as often.
 PLATE_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/opendin/OSP-DIN.ttf",
+    "/usr/share/fonts/truetype/opendin/OSP-DIN.ttf",
+    "/usr/share/fonts/opentype/bebas-neue/BebasNeue-Bold.otf",
+    "/usr/share/fonts/opentype/bebas-neue/BebasNeue-Regular.otf",
+    "/usr/share/fonts/truetype/open-sans/OpenSans-CondBold.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSansNarrow-Bold.ttf",
     "/usr/share/fonts/opentype/urw-base35/NimbusSansNarrow-Bold.otf",
     "/usr/share/fonts/truetype/roboto/unhinted/RobotoCondensed-Bold.ttf",

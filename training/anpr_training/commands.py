@@ -34,7 +34,15 @@ def _train(args: argparse.Namespace) -> int:
         print("error: say where the model goes: --version N (the model repository) or --output FILE", file=sys.stderr)
         return 2
     recipe = dict(RECIPES[args.model])
-    for key in ("steps", "batch_size", "samples", "learning_rate", "real_share"):
+    for key in (
+        "steps",
+        "batch_size",
+        "samples",
+        "learning_rate",
+        "real_share",
+        "composite_share",
+        "composite_samples",
+    ):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
     run = TrainingRun(
@@ -47,6 +55,7 @@ def _train(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         device=args.device,
         real_data=tuple(args.real),
+        real_crops=tuple(args.real_crops),
         **recipe,
     )
     model = train(run)
@@ -101,8 +110,20 @@ def register(groups: CommandGroups) -> None:
                 type=Path,
                 action="append",
                 default=[],
-                help="a folder of real labelled images to train on too (repeatable; never a validation set)",
+                help="real photos with plate boxes (repeatable; their training part only): the detector trains "
+                "on them, the recogniser on new plates composited into them",
             )
-            command.add_argument("--real-share", type=float, help="share of each batch drawn from --real data")
+            command.add_argument(
+                "--real-crops",
+                type=Path,
+                action="append",
+                default=[],
+                help="recogniser: real plate crops with text, `?` for hidden characters (training part only)",
+            )
+            command.add_argument(
+                "--real-share", type=float, help="share of each batch from --real photos (detector) or --real-crops"
+            )
+            command.add_argument("--composite-share", type=float, help="recogniser: share of each batch composited")
+            command.add_argument("--composite-samples", type=int, help="recogniser: composited crops to generate")
             command.add_argument("--device", default="cpu", help="recogniser only: cuda trains on a GPU")
             command.add_argument("--no-export", action="store_true")

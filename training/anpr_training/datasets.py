@@ -1,22 +1,34 @@
-"""Training sets drawn from the synthetic generator, generated in parallel and cached on disk.
+"""Training sets: synthetic frames and crops, and crops of plates composited into real photographs,
+generated in parallel and cached on disk; real plate crops loaded as they are.
 
-Caches are plain .npy files keyed by (seed, count), so a resumed run reuses them.
+Caches are plain .npz files keyed by (seed, count), so a resumed run reuses them. Recogniser labels
+are class ids; a hidden character (`?`) is WILDCARD, which the CTC loss lets stand for any character.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from anpr.contract import DETECTOR_INPUT_HW, MAX_PLATE_CHARS, RECOGNISER_INPUT_HW
-from anpr.vision.ctc import encode_text
+from anpr.contract import CHARSET, DETECTOR_INPUT_HW, MAX_PLATE_CHARS, NUM_CLASSES, RECOGNISER_INPUT_HW
+from anpr.ingest.decode import decode_encoded
 from anpr.vision.letterbox import letterbox
+from anpr_synth.composite import MIN_COMPOSITE_WIDTH, composite_crop
+from anpr_synth.labelled_set import HIDDEN
+from anpr_synth.real_sets import TRAIN, real_set_part
 from anpr_synth.scene import generate_frame, generate_plate_crop
 
 MAX_BOXES = 8
+WILDCARD = NUM_CLASSES  # the class id of a hidden character: one past the recogniser's own classes
+
+
+def encode_label(text: str) -> list[int]:
+    """Class ids of a label: CHARSET characters as the recogniser's classes, `?` as WILDCARD."""
+    return [WILDCARD if c == HIDDEN else CHARSET.index(c) + 1 for c in text]
 
 
 def _detector_sample(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -67,11 +79,71 @@ def recogniser_set(cache: Path, seed: int, count: int, workers: int = 1) -> tupl
     crops = np.stack([s[0] for s in samples])
     targets = np.zeros((count, MAX_PLATE_CHARS), dtype=np.int64)
     lengths = np.zeros(count, dtype=np.int64)
-    for k, (_, text) in enumerate(samples):
-        encoded = encode_text(text)
-        targets[k, : len(encoded)] = encoded
-        lengths[k] = len(encoded)
+    targets, lengths = encode_labels([text for _, text in samples])
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, crops=crops, targets=targets, lengths=lengths)
     assert crops.shape[1:] == RECOGNISER_INPUT_HW
     return crops, targets, lengths
+
+
+def encode_labels(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(targets (N, MAX_PLATE_CHARS) class ids padded with 0, lengths (N,))."""
+    targets = np.zeros((len(texts), MAX_PLATE_CHARS), dtype=np.int64)
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    for k, text in enumerate(texts):
+        encoded = encode_label(text)
+        targets[k, : len(encoded)] = encoded
+        lengths[k] = len(encoded)
+    return targets, lengths
+
+
+@lru_cache(maxsize=4)
+def composite_sources(directories: tuple[Path, ...]) -> list[tuple[Path, tuple[float, float, float, float]]]:
+    """Every plate box wide enough to composite over in the training part of the real photo sets."""
+    return [
+        (image.image_path, plate.box)
+        for directory in directories
+        for image in real_set_part(directory, TRAIN)
+        for plate in image.plates
+        if plate.box is not None and plate.box[2] - plate.box[0] >= MIN_COMPOSITE_WIDTH
+    ]
+
+
+def _composite_sample(args: tuple[int, int, tuple[Path, ...]]) -> tuple[np.ndarray, str]:
+    seed, index, directories = args
+    sources = composite_sources(directories)
+    rng = np.random.default_rng([seed, index, 3])
+    path, box = sources[int(rng.integers(len(sources)))]
+    return composite_crop(path.read_bytes(), box, rng)
+
+
+def composite_set(
+    cache: Path, seed: int, count: int, directories: tuple[Path, ...], workers: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crops of rendered plates composited into the real photos' plate boxes: (crops, targets, lengths)."""
+    path = cache / f"composite_seed{seed}_n{count}.npz"
+    if path.exists():
+        data = np.load(path)
+        return data["crops"], data["targets"], data["lengths"]
+    items = [(seed, i, directories) for i in range(count)]
+    samples = _generate(_composite_sample, items, workers, "composite crops")
+    crops = np.stack([s[0] for s in samples])
+    targets, lengths = encode_labels([text for _, text in samples])
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, crops=crops, targets=targets, lengths=lengths)
+    return crops, targets, lengths
+
+
+def real_crops(directories: tuple[Path, ...]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The training part of real plate-crop sets (one whole-crop plate each, text with `?`), decoded as
+    served: (grey crops of any size, targets, lengths). Cut to the recogniser input when sampled."""
+    images, texts = [], []
+    for directory in directories:
+        for image in real_set_part(directory, TRAIN):
+            plate = image.plates[0] if image.plates else None
+            if plate is None or not plate.has_text or len(plate.text) > MAX_PLATE_CHARS:
+                continue
+            images.append(decode_encoded(image.image_path.read_bytes()))
+            texts.append(plate.text)
+    targets, lengths = encode_labels(texts)
+    return images, targets, lengths

@@ -15,11 +15,25 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from anpr.contract import DETECTOR, RECOGNISER
+from anpr.vision.crop import crop_plate
 from anpr.vision.ctc import decode_ctc, encode_text
+from anpr_synth.real_sets import HELD_OUT
+from anpr_synth.scene import jittered_box
 from anpr_training.checkpoints import load_checkpoint, load_weights, save_checkpoint
-from anpr_training.datasets import detector_set, recogniser_set
+from anpr_training.datasets import (
+    MAX_BOXES,
+    WILDCARD,
+    composite_set,
+    detector_set,
+    real_crops,
+    recogniser_set,
+)
 from anpr_training.models import DETECTOR_STRIDE, PlateDetector, PlateRecogniser, unit_scaled
+from anpr_training.onnx_weights import load_onnx_weights
+from anpr_training.real_data import augmented_detector_sample, load_real_photos
 from anpr_training.targets import detector_targets
+from anpr_training.validation import detector_recall_precision
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +55,13 @@ class TrainingRun:
     stop_after: int | None = None  # stop once this many steps are done; run again to resume
     init_from: Path | None = None  # fine-tune: start from this checkpoint's weights (fresh schedule)
     device: str = "cpu"  # "cuda": the recogniser's crops, augmentation and model on the GPU
-    real_data: tuple[Path, ...] = ()  # real labelled sets to train on too (their training part only)
-    real_share: float = 0.0  # share of each batch drawn from the real data
+    # Real data (their training part only): photos with plate boxes (the detector trains on them, the
+    # recogniser on new plates composited into them) and, for the recogniser, real plate crops.
+    real_data: tuple[Path, ...] = ()
+    real_crops: tuple[Path, ...] = ()
+    real_share: float = 0.0  # share of each batch: real photos (detector) or real crops (recogniser)
+    composite_share: float = 0.0  # recogniser: share of each batch from composited plates
+    composite_samples: int = 0  # recogniser: composited crops generated (cached like the synthetic ones)
 
 
 RECIPES = {
@@ -88,6 +107,12 @@ def _augment_detector_batch(
 
 
 def _fine_tune_from(path: Path, model: nn.Module) -> None:
+    """Starts from another run's checkpoint, or from a shipped ONNX file of the same architecture."""
+    if path.suffix == ".onnx":
+        spec = DETECTOR if isinstance(model, PlateDetector) else RECOGNISER
+        load_onnx_weights(path, model, torch.zeros(1, *spec.input.dims))
+        log.info("fine-tuning from the weights of %s", path)
+        return
     fresh = load_weights(path, model)
     if fresh:
         log.info("fine-tuning from %s; new (not loaded): %s", path, ", ".join(fresh))
@@ -117,9 +142,36 @@ def _begin(
     return optimiser, scheduler, generator, checkpoint, start
 
 
+def _detector_batch(
+    run: TrainingRun,
+    step: int,
+    images: np.ndarray,
+    boxes: np.ndarray,
+    real: list,
+    generator: torch.Generator,
+    grid_hw: tuple[int, int],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One batch: synthetic frames from the cache and, `real_share` of it, augmented real photos."""
+    n_real = round(run.batch_size * run.real_share) if real else 0
+    index = torch.randint(0, len(images), (run.batch_size - n_real,), generator=generator).numpy()
+    rng = np.random.default_rng([run.seed, step])
+    batch, batch_boxes = _augment_detector_batch(images[index], boxes[index], rng)
+    ignore = np.zeros_like(batch_boxes)
+    if n_real:
+        samples = [augmented_detector_sample(real[int(rng.integers(len(real)))], rng, MAX_BOXES) for _ in range(n_real)]
+        batch = np.concatenate([batch, np.stack([s[0] for s in samples]).astype(np.float32) / 255.0])
+        batch_boxes = np.concatenate([batch_boxes, np.stack([s[1] for s in samples])])
+        ignore = np.concatenate([ignore, np.stack([s[2] for s in samples])])
+    targets = [detector_targets(b, grid_hw, i) for b, i in zip(batch_boxes, ignore)]
+    heat, regression, weight = (torch.from_numpy(np.stack([t[k] for t in targets])) for k in range(3))
+    return torch.from_numpy(batch)[:, None], heat, regression, weight
+
+
 def train_detector(run: TrainingRun) -> PlateDetector:
     torch.manual_seed(run.seed)
     images, boxes = detector_set(run.run_dir / "data", run.seed, run.samples, run.workers)
+    real = load_real_photos(run.real_data) if run.real_data else []
+    held_out = load_real_photos(run.real_data, HELD_OUT) if run.real_data else []
     model = PlateDetector()
     optimiser, scheduler, generator, checkpoint, start = _begin(run, model)
     grid_hw = (images.shape[1] // DETECTOR_STRIDE, images.shape[2] // DETECTOR_STRIDE)
@@ -128,14 +180,8 @@ def train_detector(run: TrainingRun) -> PlateDetector:
         range(start, run.stop_after or run.steps), initial=start, total=run.steps, desc="train detector", unit="step"
     )
     for step in progress:
-        index = torch.randint(0, len(images), (run.batch_size,), generator=generator).numpy()
-        rng = np.random.default_rng([run.seed, step])
-        batch, batch_boxes = _augment_detector_batch(images[index], boxes[index], rng)
-        targets = [detector_targets(b, grid_hw) for b in batch_boxes]
-        heat = torch.from_numpy(np.stack([t[0] for t in targets]))
-        regression = torch.from_numpy(np.stack([t[1] for t in targets]))
-        weight = torch.from_numpy(np.stack([t[2] for t in targets]))
-        loss = detector_loss(model(torch.from_numpy(batch)[:, None]), heat, regression, weight)
+        x, heat, regression, weight = _detector_batch(run, step, images, boxes, real, generator, grid_hw)
+        loss = detector_loss(model(x), heat, regression, weight)
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -144,11 +190,26 @@ def train_detector(run: TrainingRun) -> PlateDetector:
         progress.set_postfix(loss=f"{loss.item():.3f}")
         if (step + 1) % run.checkpoint_every == 0 or step + 1 in (run.steps, run.stop_after):
             save_checkpoint(checkpoint, model, optimiser, scheduler, step + 1, generator)
+            if held_out and ((step + 1) % (run.checkpoint_every * 5) == 0 or step + 1 == run.steps):
+                scores = detector_recall_precision(model, held_out)
+                log.info(
+                    "detector step %d, held-out real photos: recall %.4f precision %.4f (%d plates)",
+                    step + 1,
+                    scores["recall"],
+                    scores["precision"],
+                    scores["plates"],
+                )
     return model.eval()
 
 
+def _reads_label(read: str, target: list[int]) -> bool:
+    """Whether a read is the label, a hidden character (WILDCARD) standing for any one character."""
+    encoded = encode_text(read)
+    return len(encoded) == len(target) and all(t in (WILDCARD, r) for r, t in zip(encoded, target))
+
+
 def recogniser_accuracy(model: PlateRecogniser, crops: np.ndarray, targets: np.ndarray, lengths: np.ndarray) -> float:
-    """Exact-match rate of greedy CTC decoding on a held-out set."""
+    """Exact-match rate of greedy CTC decoding on a held-out set (hidden characters match anything)."""
     model.eval()
     correct = 0
     device = next(model.parameters()).device
@@ -157,18 +218,54 @@ def recogniser_accuracy(model: PlateRecogniser, crops: np.ndarray, targets: np.n
             x = unit_scaled(torch.from_numpy(crops[start : start + 256]))[:, None].to(device)
             probs = torch.softmax(model(x), dim=-1).cpu().numpy()
             for k, p in enumerate(probs):
-                truth = targets[start + k, : lengths[start + k]].tolist()
-                correct += encode_text(decode_ctc(p).text) == truth
+                correct += _reads_label(decode_ctc(p).text, targets[start + k, : lengths[start + k]].tolist())
     model.train()
     return correct / len(crops)
 
 
+def wildcard_ctc_loss(
+    ctc: nn.CTCLoss, logits: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
+    """CTC loss where target class WILDCARD (a hidden character) is any character: its log-probability
+    in a column is that of the sum over all character classes (never the blank)."""
+    log_probs = torch.log_softmax(logits, dim=-1)
+    wildcard = torch.logsumexp(log_probs[..., 1:], dim=-1, keepdim=True)
+    extended = torch.cat([log_probs, wildcard], dim=-1).permute(1, 0, 2)  # (T, N, C + 1) for CTCLoss
+    input_lengths = torch.full((len(logits),), extended.shape[0], dtype=torch.long, device=logits.device)
+    return ctc(extended, targets, input_lengths, lengths)
+
+
+def _real_crop_batch(
+    images: list[np.ndarray], targets: np.ndarray, lengths: np.ndarray, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`count` real crops cut to the recogniser input from a detector-like box around the whole crop."""
+    picks = rng.integers(0, len(images), count)
+    crops = []
+    for k in picks:
+        h, w = images[k].shape
+        quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        crops.append(crop_plate(images[k], jittered_box(quad, rng, 0.7)))
+    return np.stack(crops), targets[picks], lengths[picks]
+
+
+def _mixed(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(np.concatenate([part[k] for part in parts]) for k in range(3))  # type: ignore[return-value]
+
+
 def train_recogniser(run: TrainingRun) -> PlateRecogniser:
+    """Synthetic crops, with `composite_share` of each batch from plates composited into the real photos
+    of `real_data` and `real_share` from the real crops of `real_crops` (hidden characters as wildcards)."""
     torch.manual_seed(run.seed)
-    crops, targets, lengths = recogniser_set(run.run_dir / "data", run.seed, run.samples, run.workers)
-    held_out = recogniser_set(run.run_dir / "data", run.seed + 1000, min(1000, run.samples), run.workers)
+    data = run.run_dir / "data"
+    crops, targets, lengths = recogniser_set(data, run.seed, run.samples, run.workers)
+    held_out = recogniser_set(data, run.seed + 1000, min(1000, run.samples), run.workers)
+    composites = (
+        composite_set(data, run.seed, run.composite_samples, run.real_data, run.workers)
+        if run.real_data and run.composite_share > 0
+        else None
+    )
+    real = real_crops(run.real_crops) if run.real_crops and run.real_share > 0 else None
     device = torch.device(run.device)
-    crops_on, targets_on, lengths_on = (torch.from_numpy(a).to(device) for a in (crops, targets, lengths))
     model = PlateRecogniser().to(device)
     optimiser, scheduler, generator, checkpoint, start = _begin(run, model)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
@@ -176,10 +273,20 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     progress = tqdm(
         range(start, run.stop_after or run.steps), initial=start, total=run.steps, desc="train recogniser", unit="step"
     )
+    n_composite = round(run.batch_size * run.composite_share) if composites is not None else 0
+    n_real = round(run.batch_size * run.real_share) if real is not None else 0
     accuracy = float("nan")
     for step in progress:
-        index = torch.randint(0, len(crops), (run.batch_size,), generator=generator).to(device)
-        x = unit_scaled(crops_on[index])[:, None]
+        rng = np.random.default_rng([run.seed, step, 5])
+        index = torch.randint(0, len(crops), (run.batch_size - n_composite - n_real,), generator=generator).numpy()
+        parts = [(crops[index], targets[index], lengths[index])]
+        if composites is not None and n_composite:
+            pick = rng.integers(0, len(composites[0]), n_composite)
+            parts.append((composites[0][pick], composites[1][pick], composites[2][pick]))
+        if real is not None and n_real:
+            parts.append(_real_crop_batch(*real, n_real, rng))
+        batch, batch_targets, batch_lengths = (torch.from_numpy(a).to(device) for a in _mixed(parts))
+        x = unit_scaled(batch)[:, None]
         dx, dy = (int(v) for v in torch.randint(-3, 4, (2,), generator=generator))
         x = torch.roll(nn.functional.pad(x, (3, 3, 2, 2), mode="replicate"), shifts=(dy, dx), dims=(2, 3))[
             :, :, 2:-2, 3:-3
@@ -187,9 +294,7 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
         contrast = torch.empty(len(x), 1, 1, 1).uniform_(0.7, 1.3, generator=generator).to(device)
         noise = torch.randn(len(x), 1, 1, 1, generator=generator).to(device) * 0.05
         x = ((x - 0.5) * contrast + 0.5 + noise).clamp(0, 1)
-        log_probs = torch.log_softmax(model(x), dim=-1).permute(1, 0, 2)  # (T, N, C) for CTCLoss
-        input_lengths = torch.full((len(x),), log_probs.shape[0], dtype=torch.long, device=device)
-        loss = ctc(log_probs, targets_on[index], input_lengths, lengths_on[index])
+        loss = wildcard_ctc_loss(ctc, model(x), batch_targets, batch_lengths)
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -199,7 +304,7 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
             save_checkpoint(checkpoint, model, optimiser, scheduler, step + 1, generator)
             if (step + 1) % (run.checkpoint_every * 10) == 0 or step + 1 == run.steps:
                 accuracy = recogniser_accuracy(model, *held_out)
-                log.info("recogniser step %d held-out exact match %.4f", step + 1, accuracy)
+                log.info("recogniser step %d held-out synthetic exact match %.4f", step + 1, accuracy)
         progress.set_postfix(loss=f"{loss.item():.3f}", held_out=f"{accuracy:.3f}")
     return model.eval().cpu()
 

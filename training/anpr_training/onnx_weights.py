@@ -1,0 +1,75 @@
+"""Starting a PyTorch model from a shipped ONNX file, so a new version can be fine-tuned from an old one
+even where the old run's checkpoint is gone (the repository keeps the ONNX files, not checkpoints).
+
+The exported graphs fold every BatchNorm into the convolution before it. Loading puts the folded
+weights back into the convolutions and makes each BatchNorm an identity (unit scale, zero shift, zero
+mean, unit variance), which computes exactly what the ONNX graph computes; training then moves the
+BatchNorm statistics and parameters on from there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+
+def _conv_order(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
+    """Convolutions in the order the forward pass runs them (the ONNX graph's node order)."""
+    order: list[nn.Module] = []
+    hooks = [
+        m.register_forward_hook(lambda module, *_: order.append(module))
+        for m in model.modules()
+        if isinstance(m, nn.Conv1d | nn.Conv2d)
+    ]
+    model.eval()
+    with torch.no_grad():
+        model(example)
+    for hook in hooks:
+        hook.remove()
+    return order
+
+
+def _batch_norm_after(model: nn.Module) -> dict[nn.Module, nn.Module]:
+    """Each convolution that a BatchNorm directly follows inside an nn.Sequential, with that BatchNorm."""
+    pairs: dict[nn.Module, nn.Module] = {}
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            children = list(module)
+            for first, second in zip(children, children[1:]):
+                if isinstance(first, nn.Conv1d | nn.Conv2d) and isinstance(second, nn.BatchNorm1d | nn.BatchNorm2d):
+                    pairs[first] = second
+    return pairs
+
+
+def load_onnx_weights(path: Path, model: nn.Module, example: torch.Tensor) -> None:
+    """Loads the convolution weights of an exported model into `model` (same architecture)."""
+    graph = onnx.load(str(path)).graph
+    initialisers = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    onnx_convs = [node for node in graph.node if node.op_type == "Conv"]
+    convs = _conv_order(model, example)
+    if len(onnx_convs) != len(convs):
+        raise ValueError(f"{path} has {len(onnx_convs)} convolutions, the model {len(convs)}: another architecture")
+    norms = _batch_norm_after(model)
+    with torch.no_grad():
+        for node, conv in zip(onnx_convs, convs):
+            weight = initialisers[node.input[1]]
+            if weight.shape != conv.weight.shape:
+                raise ValueError(
+                    f"{path}: a convolution of shape {tuple(weight.shape)} where the model has "
+                    f"{tuple(conv.weight.shape)}"
+                )
+            conv.weight.copy_(weight)
+            bias = initialisers[node.input[2]] if len(node.input) > 2 else torch.zeros(weight.shape[0])
+            norm = norms.get(conv)
+            if norm is None:
+                assert conv.bias is not None, "a convolution without BatchNorm after it has its own bias"
+                conv.bias.copy_(bias)
+                continue
+            norm.weight.fill_(1.0)
+            norm.bias.copy_(bias)
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0 - norm.eps)
