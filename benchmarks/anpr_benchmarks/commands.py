@@ -72,6 +72,15 @@ def _models_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_accuracy(args: argparse.Namespace) -> int:
+    from anpr_benchmarks.accuracy import format_table, run
+
+    payload = run(args.sets, args.versions, args.model_repository, args.out, args.name, args.min_plate_width)
+    print(format_table(payload))
+    print(f"wrote {args.out / args.name}.json, .png and {args.name}_errors/")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from anpr_benchmarks.demo import run_demo
 
@@ -235,6 +244,15 @@ def register(groups: CommandGroups) -> None:
     bench_models.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     bench_models.add_argument("--name", default="model_versions")
     bench_models.set_defaults(handler=_bench_models)
+
+    accuracy = groups.bench.add_parser("accuracy", help="every model version on every labelled set, side by side")
+    accuracy.add_argument("sets", type=Path, nargs="+", help="labelled set folders (real sets: held-out part)")
+    accuracy.add_argument("--versions", type=int, nargs="+", default=[1, 2])
+    accuracy.add_argument("--model-repository", type=Path, default=DEFAULT_MODEL_REPOSITORY)
+    accuracy.add_argument("--min-plate-width", type=float, default=0.0, help="narrower labelled plates count nowhere")
+    accuracy.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
+    accuracy.add_argument("--name", default="accuracy")
+    accuracy.set_defaults(handler=_bench_accuracy)
 
     feeds = groups.bench.add_parser("feeds", help="simulated cameras over gRPC at, below and above capacity")
     feeds.add_argument("--cameras", type=int, default=64, help="simulated camera feeds (up to 2,300)")

@@ -179,3 +179,14 @@ def test_gpu_script_runs_on_the_cpu_and_writes_its_results(tmp_path: Path) -> No
     redraw = [sys.executable, str(script), "--plot", str(tmp_path / "gpu_models_cpu.json")]
     subprocess.run(redraw, check=True, capture_output=True, timeout=120)
     assert png.stat().st_size > 5_000
+
+
+def test_accuracy_benchmark_scores_each_version_on_each_set(tiny_labelled_set: Path, tmp_path: Path) -> None:
+    args = ["bench", "accuracy", str(tiny_labelled_set), "--versions", "1", "--out", str(tmp_path), "--name", "quick"]
+    assert main(args) == 0
+    payload = json.loads((tmp_path / "quick.json").read_text())
+    scores = payload["versions"]["v1"][tiny_labelled_set.name]
+    assert scores["frames"] == 12 and scores["split"] is None  # a synthetic set: held out whole
+    assert 0 < scores["plate_accuracy"] <= 1
+    assert (tmp_path / "quick.png").stat().st_size > 5_000
+    assert (tmp_path / "quick_errors" / tiny_labelled_set.name / "errors.json").exists()

@@ -11,6 +11,7 @@ import pytest
 from anpr.cli import main
 
 METRIC_KEYS = {
+    "read_rate",
     "detection_recall",
     "detection_precision",
     "plate_accuracy",
@@ -88,3 +89,40 @@ def test_eval_in_half_precision_scores_the_set_with_float16_models(tiny_labelled
     assert fp16["plates"] == fp32["plates"] and fp16["frames"] == fp32["frames"]
     assert abs(fp16["plate_accuracy"] - fp32["plate_accuracy"]) <= 0.2  # close, not necessarily equal
     assert fp16["char_accuracy"] > 0.8
+
+
+def test_eval_scores_real_style_labels_and_writes_the_errors(tiny_labelled_set: Path, tmp_path: Path, capsys) -> None:
+    """Labels as the real sets have them: text without a box (read when among the frame's reads), a box
+    without text (detection only), a hidden character (matches anything)."""
+    from anpr_synth.labelled_set import format_label_line, parse_label_file
+
+    real_style = tmp_path / "real_style"
+    real_style.mkdir()
+    for k, image in enumerate(sorted(tiny_labelled_set.glob("*.jpg"))):
+        plates = parse_label_file(image.with_suffix(".txt"), image.name)
+        if not plates:
+            continue
+        shutil.copy(image, real_style / image.name)
+        lines = []
+        for plate in plates:
+            x1, y1, x2, y2 = (int(v) for v in plate.box)
+            if k % 3 == 0:
+                lines.append(format_label_line(image.name, None, plate.text))  # text only
+            elif k % 3 == 1:
+                lines.append(format_label_line(image.name, (x1, y1, x2 - x1, y2 - y1), ""))  # box only
+            else:
+                hidden = "?" + plate.text[1:]
+                lines.append(format_label_line(image.name, (x1, y1, x2 - x1, y2 - y1), hidden))
+        (real_style / image.name).with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    out, errors = tmp_path / "eval.json", tmp_path / "errors"
+    args = ["models", "eval", str(real_style), "--json", str(out), "--errors", str(errors), "--quiet"]
+    assert main(args) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["plates_with_text"] < metrics["plates"]  # the box-only labels count for detection only
+    assert metrics["plates_with_box"] < metrics["plates"]  # the text-only ones cannot be matched by box
+    assert metrics["read_rate"] >= 0.8 and metrics["detection_recall"] >= 0.9
+    written = json.loads((errors / "errors.json").read_text())
+    assert {e["kind"] for e in written["errors"]} <= {"missed", "misread", "false_positive"}
+    assert (errors / "worst_errors.png").stat().st_size > 1_000
+    assert (errors / "confusions.csv").read_text().startswith("truth,read,count")
+    assert "read_rate" in capsys.readouterr().out

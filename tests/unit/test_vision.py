@@ -114,7 +114,12 @@ def test_plate_formats_flag_but_do_not_reject() -> None:
     assert classify_plate_format("1234 BCD") == "GB_DATELESS"  # the first matching format names it
     assert classify_plate_format("1234 BCD", enabled_formats(["ES", "GB"])) == "ES"
     assert classify_plate_format("AB12 CDE", enabled_formats(["ES"])) is None
-    assert classify_plate_format("X7Y2K9") is None
+    assert classify_plate_format("RK755AJ") == "FR"  # Croatian, same shape: the first enabled format names it
+    assert classify_plate_format("RK755AJ", enabled_formats(["HR", "GB"])) == "HR"
+    assert classify_plate_format("1A23456") == "CZ" and classify_plate_format("12345678") == "IL"
+    assert classify_plate_format("X7Y2K9") == "EU"  # the fallback: letters and digits mixed
+    assert classify_plate_format("X7Y2K9", enabled_formats(["GB"])) is None
+    assert classify_plate_format("TAXI") is None and classify_plate_format("0123456789") is None
     assert normalise_plate_text("ab12 cde") == "AB12CDE"
     assert decode_ctc(_probs([encode_text("A")[0], 0, encode_text("B")[0]])).spans == ((0, 1), (2, 3))
     with pytest.raises(ValueError, match="XX"):
@@ -142,14 +147,16 @@ def test_format_fitting_swaps_a_likely_look_alike() -> None:
 
 def test_format_fitting_keeps_reads_that_match_or_are_read_clearly() -> None:
     clear = _read("AB1ZCDE", {3: ("2", 0.05)})  # the alternative is too unlikely: keep what was read
-    assert fit_plate_format(clear, decode_ctc(clear), PLATE_FORMATS, 0.1) == (decode_ctc(clear), None)
+    assert fit_plate_format(clear, decode_ctc(clear), PLATE_FORMATS, 0.1) == (decode_ctc(clear), "EU")
     matching = _read("AB12CDE", {2: ("I", 0.35)})  # already a GB plate: never rewritten
     assert fit_plate_format(matching, decode_ctc(matching), PLATE_FORMATS, 0.1)[0].text == "AB12CDE"
-    personalised = _read("K1N6X9", {})
+    personalised = _read("K1N6X9", {})  # nothing specific fits: named by the fallback, read as it is
     assert fit_plate_format(personalised, decode_ctc(personalised), PLATE_FORMATS, 0.1) == (
         decode_ctc(personalised),
-        None,
+        "EU",
     )
+    word = _read("KNIGHT", {})
+    assert fit_plate_format(word, decode_ctc(word), PLATE_FORMATS, 0.1) == (decode_ctc(word), None)
 
 
 def test_format_fitting_picks_the_most_likely_format() -> None:
@@ -172,7 +179,8 @@ def test_low_scoring_detections_stand_only_when_their_read_verifies_them() -> No
         (0.6, "X7QQ9", 0.5, True),  # the detector is sure: kept whatever is read
         (0.2, "AB12CDE", 0.99, True),  # unsure detector, confident GB read: a plate
         (0.2, "AB12CDE", 0.9, False),  # 0.9 per character is 0.48 for the plate: not verified
-        (0.2, "X7QQ9", 0.99, False),  # confident, but no plate format: a sign, a phone number...
+        (0.2, "X7QQ9", 0.99, True),  # confident and plate-like (letters and digits): the EU fallback
+        (0.2, "PARKING", 0.99, False),  # confident, but no plate format: a sign, a word...
     ]
     detections = [[Detection(box, score)] for score, *_ in cases]
     probs = np.stack([_spelled(text, confidence) for _, text, confidence, _ in cases])

@@ -197,13 +197,19 @@ def _labelled(text: str, layout: str, quad: np.ndarray, frame_w: int, frame_h: i
 
 
 def generate_frame(
-    seed: int, index: int, frame_size: tuple[int, int] | None = None, keep_masks: bool = False
+    seed: int,
+    index: int,
+    frame_size: tuple[int, int] | None = None,
+    keep_masks: bool = False,
+    two_row_plates: bool = False,
 ) -> SyntheticFrame:
     """Draws frame `index` of the synthetic stream `seed`.
 
     Args:
         frame_size: (width, height); by default drawn from common ANPR camera resolutions.
         keep_masks: also return where each plate's pixels landed (for tests of the labels).
+        two_row_plates: draw two-row plates too (the detector learns to find them; the recogniser reads
+            one row, so sets scored on reading leave them out).
     """
     rng = frame_rng(seed, index)
     if frame_size is None:
@@ -218,7 +224,7 @@ def generate_frame(
     drawn: list[tuple[np.ndarray, np.ndarray, str, str]] = []
     heights = sorted(_sample_plate_height(rng, w) for _ in range(plate_count))
     for plate_h in heights:  # far (small) cars first, so nearer cars are drawn over them
-        layout = choose_layout(rng)
+        layout = choose_layout(rng, None if two_row_plates else 1)
         display = layout.text(rng)
         plate_h_eff = plate_h * (1.25 if layout.aspect < 3 else 1.0)
         plate_w = plate_h_eff * layout.aspect

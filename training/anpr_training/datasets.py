@@ -33,7 +33,7 @@ def encode_label(text: str) -> list[int]:
 
 def _detector_sample(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     seed, index = args
-    frame = generate_frame(seed, index)
+    frame = generate_frame(seed, index, two_row_plates=True)
     image, transform = letterbox(frame.image, DETECTOR_INPUT_HW)
     boxes = np.zeros((MAX_BOXES, 4), dtype=np.float32)
     for k, plate in enumerate(frame.plates[:MAX_BOXES]):

@@ -1,0 +1,124 @@
+"""`anpr bench accuracy`: every model version on every labelled set, side by side.
+
+One evaluation (`anpr models eval`) per (set, version): real photographs (their held-out part only
+where the set also trains) and synthetic sets. Writes one JSON with every set's metrics per version,
+a PNG of the headline numbers, and for the newest version each set's errors (`--errors`: JSON, a
+contact sheet of the worst, character confusions), which are what a person looks through next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from anpr.inference.backends import running_backend
+from anpr.inference.pipeline import PipelineSettings
+from anpr_benchmarks.common import RESULTS, pyplot, save_figure, write_result
+from anpr_benchmarks.evaluation.errors import write_errors
+from anpr_benchmarks.evaluation.evaluate import evaluate
+from anpr_synth.real_sets import HELD_OUT, UnknownSplit, split_of
+
+HEADLINES = ("read_rate", "plate_accuracy", "detection_recall", "detection_precision")
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    name: str
+    directory: Path
+    split: str | None  # HELD_OUT for a real set that also trains; None: every image
+
+
+def labelled_set(directory: Path) -> LabelledSet:
+    """A set named by its folder; a real set that also trains is scored on its held-out part only
+    (validation sets and synthetic sets are held out whole)."""
+    image = next(iter(sorted(directory.glob("*.jpg"))), None)
+    try:
+        trains = image is not None and directory.parent.name != "validation" and bool(split_of(image))
+    except UnknownSplit:
+        trains = False
+    return LabelledSet(directory.name, directory, HELD_OUT if trains else None)
+
+
+async def _score(
+    sets: list[LabelledSet], settings: PipelineSettings, errors: Path | None, min_plate_width: float
+) -> dict[str, dict]:
+    scores = {}
+    async with running_backend("onnxruntime", settings) as backend:
+        for labelled in sets:
+            report = await evaluate(
+                labelled.directory,
+                backend,
+                settings,
+                progress=True,
+                split=labelled.split,
+                min_plate_width=min_plate_width,
+            )
+            scores[labelled.name] = {**report.metrics, "split": labelled.split, "skipped": len(report.skipped)}
+            if errors is not None:
+                write_errors(labelled.directory, report.tally, errors / labelled.name)
+    return scores
+
+
+def run(
+    directories: list[Path],
+    versions: list[int],
+    repository: Path,
+    out: Path = RESULTS,
+    name: str = "accuracy",
+    min_plate_width: float = 0.0,
+) -> dict:
+    """Scores each version (both models) on each set; writes NAME.json, NAME.png and NAME_errors/."""
+    sets = [labelled_set(directory) for directory in directories]
+    results = {}
+    for version in versions:
+        settings = PipelineSettings(
+            model_repository=repository, detector_version=version, recogniser_version=version, onnx_threads=2
+        )
+        errors = out / f"{name}_errors" if version == max(versions) else None
+        results[f"v{version}"] = asyncio.run(_score(sets, settings, errors, min_plate_width))
+    payload = {
+        "sets": {s.name: {"path": str(s.directory), "split": s.split} for s in sets},
+        "min_plate_width": min_plate_width,
+        "versions": results,
+    }
+    write_result(name, payload, out)
+    plot(payload, out / f"{name}.png")
+    return payload
+
+
+def plot(payload: dict, path: Path) -> None:
+    plt = pyplot()
+    sets = list(payload["sets"])
+    versions = list(payload["versions"])
+    figure, axes = plt.subplots(1, len(HEADLINES), figsize=(4.2 * len(HEADLINES), 4.2), sharey=True)
+    width = 0.8 / max(len(versions), 1)
+    for ax, metric in zip(axes, HEADLINES):
+        for k, version in enumerate(versions):
+            values = [payload["versions"][version][s].get(metric) for s in sets]
+            positions = [i + (k - (len(versions) - 1) / 2) * width for i in range(len(sets))]
+            ax.bar(positions, [v if v is not None else 0 for v in values], width, label=version)
+            for x, v in zip(positions, values):
+                ax.text(x, (v or 0) + 0.01, "n/a" if v is None else f"{v:.2f}", ha="center", fontsize=7)
+        ax.set_xticks(range(len(sets)), sets, rotation=30, ha="right", fontsize=8)
+        ax.set_title(metric)
+        ax.set_ylim(0, 1.1)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend()
+    save_figure(figure, path)
+
+
+def format_table(payload: dict) -> str:
+    versions = list(payload["versions"])
+    lines = [f"{'set':<18} {'metric':<20} " + " ".join(f"{v:>8}" for v in versions)]
+    for labelled in payload["sets"]:
+        for metric in (*HEADLINES, "char_accuracy", "plates"):
+            values = [payload["versions"][v][labelled].get(metric) for v in versions]
+            if all(value is None for value in values):
+                continue
+            shown = [
+                "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+                for value in values
+            ]
+            lines.append(f"{labelled:<18} {metric:<20} " + " ".join(f"{s:>8}" for s in shown))
+    return "\n".join(lines)
