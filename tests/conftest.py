@@ -35,7 +35,7 @@ def _run_from_the_repository_root() -> None:
 
 @pytest.fixture(scope="session")
 def tiny_labelled_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from anpr_synth import write_labelled_set
+    from anpr_synth.synthetic_set import write_labelled_set
 
     directory = tmp_path_factory.mktemp("tiny_set")
     write_labelled_set(directory, count=12, seed=HOLD_OUT_SEED, progress=False)

@@ -24,7 +24,7 @@ from anpr.inference.backends import running_backend
 from anpr.inference.pipeline import PipelineSettings
 from anpr_benchmarks.common import RESULTS, pyplot, save_figure, write_result
 from anpr_benchmarks.evaluation.evaluate import evaluate
-from anpr_synth import write_labelled_set
+from anpr_synth.synthetic_set import write_labelled_set
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 

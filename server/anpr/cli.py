@@ -17,6 +17,8 @@ from pathlib import Path
 
 from anpr.config import load_settings
 
+log = logging.getLogger(__name__)
+
 ENTRY_POINTS = "anpr.commands"
 DEFAULT_MODEL_REPOSITORY = Path("model_repository")  # relative to the working directory
 # Which optional extra brings a module that a registered command may need.
@@ -147,7 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(handler=_models_build)
 
     for entry_point in sorted(entry_points(group=ENTRY_POINTS), key=lambda e: e.name):
-        entry_point.load()(groups)
+        try:
+            register = entry_point.load()
+        except ImportError as error:  # a plugin that cannot load must not take `anpr serve` down with it
+            log.debug("commands of %s not available: %s", entry_point.value, error)
+            continue
+        register(groups)
     return parser
 
 

@@ -137,21 +137,18 @@ def _dockerfile_render_command(target: str, versions: str) -> list[str]:
 
 
 @pytest.mark.parametrize("target", ["cpu", "tensorrt"])
-def test_the_model_repository_image_renders_from_an_installed_wheel(target: str, tmp_path: Path) -> None:
+def test_the_model_repository_image_renders_from_an_installed_wheel(
+    target: str, installed_wheel: Path, tmp_path: Path
+) -> None:
     """What `docker build -f deploy/images/model-repository.Dockerfile` runs, without docker: a non-editable
     install of the package, run from the build context, must find everything it renders."""
-    root = ROOT
-    wheel_dir, site = tmp_path / "wheel", tmp_path / "site"
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheel_dir, root], check=True, timeout=120)
-    subprocess.run([*pip, "install", "--no-deps", "--target", site, *wheel_dir.glob("*.whl")], check=True, timeout=120)
     command = _dockerfile_render_command(target, "1")
     assert command[:3] == ["anpr", "models", "build"]
     output = Path(command[command.index("--output") + 1])
     command[command.index("--output") + 1] = str(tmp_path / output.relative_to("/"))
     context = tmp_path / "context"
-    shutil.copytree(root / "model_repository", context / "model_repository")
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    shutil.copytree(ROOT / "model_repository", context / "model_repository")
+    env = {**os.environ, "PYTHONPATH": str(installed_wheel)}
     subprocess.run([sys.executable, "-m", "anpr.cli", *command[1:]], cwd=context, env=env, check=True, timeout=120)
     rendered = tmp_path / output.relative_to("/")
     for spec in MODELS:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from anpr_synth import PLATE_LAYOUTS, generate_frame, generate_plate_crop, write_labelled_set
+from anpr_synth import PLATE_LAYOUTS, generate_frame, generate_plate_crop
 from anpr_synth.degrade import CameraConditions, apply_camera
 from anpr_synth.labelled_set import iter_labelled_set
 from anpr_synth.plate_text import plate_label
+from anpr_synth.synthetic_set import write_labelled_set
 
 
 def test_same_seed_gives_the_same_frame_and_other_seeds_differ() -> None:
