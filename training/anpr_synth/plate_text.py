@@ -136,6 +136,12 @@ def _pick(rng: np.random.Generator, alphabet: str, count: int) -> str:
     return "".join(alphabet[i] for i in rng.integers(0, len(alphabet), count))
 
 
+def _shaped(rng: np.random.Generator, shapes: tuple[str, ...]) -> str:
+    """One of `shapes` filled in: `L` a letter, `D` a digit, anything else printed as it is."""
+    shape = shapes[int(rng.integers(0, len(shapes)))]
+    return "".join(_pick(rng, LETTERS, 1) if c == "L" else _pick(rng, DIGITS, 1) if c == "D" else c for c in shape)
+
+
 def uk_current(rng: np.random.Generator) -> str:
     return f"{_pick(rng, UK_LETTERS, 2)}{rng.integers(0, 100):02d} {_pick(rng, UK_LETTERS, 3)}"
 
@@ -164,9 +170,7 @@ def french(rng: np.random.Generator) -> str:
 
 
 def dutch(rng: np.random.Generator) -> str:
-    shapes = ("99-XXX-9", "X-999-XX", "XX-999-X", "9-XXX-99", "XX-99-XX", "99-XX-XX")
-    shape = shapes[int(rng.integers(0, len(shapes)))]
-    return "".join(_pick(rng, DIGITS, 1) if c == "9" else _pick(rng, LETTERS, 1) if c == "X" else c for c in shape)
+    return _shaped(rng, ("DD-LLL-D", "L-DDD-LL", "LL-DDD-L", "D-LLL-DD", "LL-DD-LL", "DD-LL-LL"))
 
 
 def italian(rng: np.random.Generator) -> str:
@@ -246,20 +250,12 @@ def israeli(rng: np.random.Generator) -> str:
 
 def european_other(rng: np.random.Generator) -> str:
     """Nordic, Baltic, Hungarian, Portuguese... shapes: ABC-123, AB 12345, 123 ABC, AB-12-CD, AB 12 345."""
-    shapes = ("LLL-DDD", "LL DDDDD", "DDD LLL", "LL-DD-LL", "LL DD DDD", "LLL DDD", "LL-DDDD", "DD-LL-DD")
-    shape = shapes[int(rng.integers(len(shapes)))]
-    return "".join(_pick(rng, LETTERS, 1) if c == "L" else _pick(rng, DIGITS, 1) if c == "D" else c for c in shape)
+    return _shaped(rng, ("LLL-DDD", "LL DDDDD", "DDD LLL", "LL-DD-LL", "LL DD DDD", "LLL DDD", "LL-DDDD", "DD-LL-DD"))
 
 
 def two_row(rng: np.random.Generator) -> str:
     """Square plates (motorcycles, imports): two rows, read top row first."""
-    shapes = (("DDDD", "LLL"), ("LLDD", "LLL"), ("LL", "DDDD"), ("LLL", "DDD"), ("DDD", "LLL"))
-    top, bottom = shapes[int(rng.integers(len(shapes)))]
-
-    def fill(shape: str) -> str:
-        return "".join(_pick(rng, LETTERS if c == "L" else DIGITS, 1) for c in shape)
-
-    return f"{fill(top)}\n{fill(bottom)}"
+    return _shaped(rng, ("DDDD\nLLL", "LLDD\nLLL", "LL\nDDDD", "LLL\nDDD", "DDD\nLLL"))
 
 
 def long_string(rng: np.random.Generator) -> str:
