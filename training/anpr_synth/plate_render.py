@@ -204,8 +204,8 @@ def render_plate(layout: PlateLayout, display: str, rng: np.random.Generator) ->
 
 
 def _damage(plate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Knocks a plate about: scratches, a chipped corner (the car shows through), a bend. Each is
-    drawn to leave the characters readable, as a plate a person can read is what the label promises."""
+    """Knocks a plate about: scratches and a bend, each drawn to leave the characters readable (a plate a
+    person can read is what the label promises) and the outline whole (the label box is its extent)."""
     h, w = plate.shape[:2]
     if rng.random() < 0.15:  # scratches: thin light or dark lines, mostly along the plate
         for _ in range(int(rng.integers(1, 5))):
@@ -215,11 +215,6 @@ def _damage(plate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             tone = (200, 200, 200) if rng.random() < 0.5 else (60, 60, 60)
             end = (int(x1 + length * np.cos(angle)), int(y1 + length * np.sin(angle)))
             cv2.line(plate, (int(x1), int(y1)), end, (*tone, 255), 1, lineType=cv2.LINE_AA)
-    if rng.random() < 0.08:  # a chipped corner, within the plate's margin
-        cx, cy = (0 if rng.random() < 0.5 else w), (0 if rng.random() < 0.5 else h)
-        size = rng.uniform(0.04, 0.1) * h
-        corner = np.array([[cx, cy], [abs(cx - size * 2.5), cy], [cx, abs(cy - size * 2)]], np.int32)
-        cv2.fillConvexPoly(plate, corner, (0, 0, 0, 0))
     if rng.random() < 0.1:  # bent: the print shifted along a gentle wave (edges replicated: same outline)
         amplitude = rng.uniform(0.01, 0.04) * h
         phase, period = rng.uniform(0, 2 * np.pi), rng.uniform(0.8, 2.0) * w
