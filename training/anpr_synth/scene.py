@@ -187,13 +187,14 @@ def _overlaps(box: np.ndarray, others: list[np.ndarray], margin: float) -> bool:
     )
 
 
-def _labelled(text: str, layout: str, quad: np.ndarray, frame_w: int, frame_h: int) -> LabelledPlate:
-    x1, y1 = np.floor(quad.min(axis=0)).astype(int)
-    x2, y2 = np.ceil(quad.max(axis=0)).astype(int)
-    x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, frame_w), min(y2, frame_h)
-    return LabelledPlate(
-        text, layout, (int(x1), int(y1), int(x2 - x1), int(y2 - y1)), tuple((float(x), float(y)) for x, y in quad)
-    )
+def _labelled(text: str, layout: str, quad: np.ndarray, drawn: np.ndarray) -> LabelledPlate:
+    """The label of a plate: its box is the extent of the pixels it covers (at least half), which for a
+    tilted plate with rounded corners is a pixel or two inside its corners' box."""
+    ys, xs = np.nonzero(drawn > 0.5)
+    if len(xs) == 0:  # too small to cover any pixel by half: the corners' box
+        xs, ys = np.floor(quad[:, 0]).astype(int), np.floor(quad[:, 1]).astype(int)
+    x1, y1, x2, y2 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    return LabelledPlate(text, layout, (x1, y1, x2 - x1, y2 - y1), tuple((float(x), float(y)) for x, y in quad))
 
 
 def generate_frame(
@@ -263,7 +264,7 @@ def generate_frame(
             masks.append(plate_mask > 0.5)
         if rng.random() < 0.1:
             occlude_plate(image, rng, quad)
-        plates.append(_labelled(label, layout_name, quad, w, h))
+        plates.append(_labelled(label, layout_name, quad, plate_mask))
     min_plate_h = min((plate_height(np.array(p.quad)) for p in plates), default=40.0)
     image, jpeg = apply_camera(image, rng, conditions, mask, min_plate_h)
     return SyntheticFrame(image=image, jpeg=jpeg, plates=plates, plate_masks=masks)
