@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from anpr.config import load_settings
+from anpr.contract import MODELS
 from tests.repo import ROOT, tool
 
 K8S = ROOT / "k8s"
@@ -107,7 +108,20 @@ def test_rollouts_keep_capacity_and_the_front_end_config_is_valid(overlay: str, 
     config.write_text(config_map["data"]["anpr.toml"])
     pinned = {"detector_version", "recogniser_version"}
     assert pinned <= set(tomllib.loads(config.read_text())["pipeline"])
-    assert load_settings(config).pipeline.recogniser_version >= 1
+    pipeline = load_settings(config).pipeline
+    # The front ends ask for versions the overlay's Triton serves (its model-repository image tag names
+    # the versions rendered into it, e.g. "1-2"), and that this repository ships.
+    (tag,) = [
+        container["image"].rsplit(":", 1)[1]
+        for _, template in pod_specs(docs)
+        for container in template["spec"].get("initContainers", [])
+        if "/model-repository" in container["image"]
+    ]
+    served = {int(version) for version in tag.split("-")}
+    assert {pipeline.detector_version, pipeline.recogniser_version} <= served, (tag, pipeline)
+    for spec in MODELS:
+        for version in served:
+            assert (K8S.parent / "model_repository" / spec.name / str(version) / "model.onnx").exists()
 
 
 IMAGES = K8S.parent / "deploy" / "images"

@@ -134,12 +134,12 @@ def composite_set(
     return crops, targets, lengths
 
 
-def real_crops(directories: tuple[Path, ...]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """The training part of real plate-crop sets (one whole-crop plate each, text with `?`), decoded as
-    served: (grey crops of any size, targets, lengths). Cut to the recogniser input when sampled."""
+def real_crops(directories: tuple[Path, ...], part: str = TRAIN) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """One part of real plate-crop sets (one whole-crop plate each, text with `?`), decoded as served:
+    (grey crops of any size, targets, lengths). Cut to the recogniser input when sampled."""
     images, texts = [], []
     for directory in directories:
-        for image in real_set_part(directory, TRAIN):
+        for image in real_set_part(directory, part):
             plate = image.plates[0] if image.plates else None
             if plate is None or not plate.has_text or len(plate.text) > MAX_PLATE_CHARS:
                 continue
