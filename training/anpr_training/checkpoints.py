@@ -16,6 +16,7 @@ def save_checkpoint(
     step: int,
     generator: torch.Generator,
 ) -> None:
+    """Writes the run's state; a model's `width` (its channel scale) goes with it, to rebuild it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(
@@ -25,6 +26,7 @@ def save_checkpoint(
             "scheduler": scheduler.state_dict(),
             "step": step,
             "generator": generator.get_state(),
+            "width": getattr(model, "width", 1.0),
         },
         tmp,
     )
@@ -62,3 +64,8 @@ def load_weights(path: Path, model: torch.nn.Module) -> list[str]:
     usable = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(usable, strict=False)
     return sorted(set(own) - set(usable))
+
+
+def checkpoint_width(path: Path) -> float:
+    """The channel scale of the model a checkpoint holds (1.0 for checkpoints older than the setting)."""
+    return float(torch.load(path, map_location="cpu", weights_only=False).get("width", 1.0))

@@ -67,15 +67,18 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export_checkpoint(args: argparse.Namespace) -> int:
-    from anpr_training.checkpoints import load_checkpoint
+    from anpr_training.checkpoints import checkpoint_width, load_checkpoint
     from anpr_training.models import PlateDetector, PlateRecogniser
 
     output = _destination(args)
     if output is None:
         print("error: say where the model goes: --version N (the model repository) or --output FILE", file=sys.stderr)
         return 2
-    model = PlateDetector() if args.model == "detector" else PlateRecogniser()
     checkpoint = (args.run_dir or Path("runs") / args.model) / "checkpoint.pt"
+    if not checkpoint.exists():
+        print(f"error: no checkpoint at {checkpoint}", file=sys.stderr)
+        return 2
+    model = PlateDetector() if args.model == "detector" else PlateRecogniser(checkpoint_width(checkpoint))
     if not load_checkpoint(checkpoint, model):
         print(f"error: no checkpoint at {checkpoint}", file=sys.stderr)
         return 2
@@ -126,4 +129,5 @@ def register(groups: CommandGroups) -> None:
             command.add_argument("--composite-share", type=float, help="recogniser: share of each batch composited")
             command.add_argument("--composite-samples", type=int, help="recogniser: composited crops to generate")
             command.add_argument("--device", default="cpu", help="recogniser only: cuda trains on a GPU")
+            command.add_argument("--width", type=float, help="recogniser only: channel scale (1.0: version 1's)")
             command.add_argument("--no-export", action="store_true")

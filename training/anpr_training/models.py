@@ -82,32 +82,40 @@ class DetectorForExport(nn.Module):
 
 
 class PlateRecogniser(nn.Module):
-    """CNN + temporal convolutions + CTC over 32 columns of a 32x128 grey crop."""
+    """CNN + temporal convolutions + CTC over 32 columns of a 32x128 grey crop.
 
-    def __init__(self) -> None:
+    `width` scales every layer's channels (1.0: version 1's 16-128 channels, 0.086 GFLOPs a plate).
+    """
+
+    def __init__(self, width: float = 1.0) -> None:
         super().__init__()
+        self.width = width
+
+        def c(channels: int) -> int:
+            return max(8, int(round(channels * width / 8)) * 8)
+
         self.features = nn.Sequential(
-            conv_bn(1, 16),
+            conv_bn(1, c(16)),
             nn.MaxPool2d(2),  # 16x64
-            conv_bn(16, 32),
+            conv_bn(c(16), c(32)),
             nn.MaxPool2d(2),  # 8x32
-            conv_bn(32, 64),
-            conv_bn(64, 64),
+            conv_bn(c(32), c(64)),
+            conv_bn(c(64), c(64)),
             nn.MaxPool2d((2, 1)),  # 4x32
-            conv_bn(64, 96),
-            conv_bn(96, 96),
+            conv_bn(c(64), c(96)),
+            conv_bn(c(96), c(96)),
             nn.MaxPool2d((2, 1)),  # 2x32
-            conv_bn(96, 128, kernel=(2, 3), padding=(0, 1)),  # 1x32
+            conv_bn(c(96), c(128), kernel=(2, 3), padding=(0, 1)),  # 1x32
         )
         self.sequence = nn.Sequential(
-            nn.Conv1d(128, 128, 3, padding=1, bias=False),
-            nn.BatchNorm1d(128),
+            nn.Conv1d(c(128), c(128), 3, padding=1, bias=False),
+            nn.BatchNorm1d(c(128)),
             nn.ReLU(inplace=True),
-            nn.Conv1d(128, 128, 3, padding=1, bias=False),
-            nn.BatchNorm1d(128),
+            nn.Conv1d(c(128), c(128), 3, padding=1, bias=False),
+            nn.BatchNorm1d(c(128)),
             nn.ReLU(inplace=True),
         )
-        self.classifier = nn.Conv1d(128, NUM_CLASSES, 1)
+        self.classifier = nn.Conv1d(c(128), NUM_CLASSES, 1)
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         """crops: (N, 1, 32, 128) in [0, 1]; returns logits (N, 32, classes)."""

@@ -62,6 +62,7 @@ class TrainingRun:
     real_share: float = 0.0  # share of each batch: real photos (detector) or real crops (recogniser)
     composite_share: float = 0.0  # recogniser: share of each batch from composited plates
     composite_samples: int = 0  # recogniser: composited crops generated (cached like the synthetic ones)
+    width: float = 1.0  # recogniser: channel scale of the network (1.0: version 1's)
 
 
 RECIPES = {
@@ -274,7 +275,7 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
             real_lengths,
         )
     device = torch.device(run.device)
-    model = PlateRecogniser().to(device)
+    model = PlateRecogniser(run.width).to(device)
     optimiser, scheduler, generator, checkpoint, start = _begin(run, model)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     model.train()
