@@ -131,3 +131,20 @@ def test_glare_does_not_wash_out_plates() -> None:
 
         assert contrast(unmasked) < 60  # full-strength glare: the stroke is (nearly) gone
         assert contrast(with_plate) > 100  # a quarter of it over plates: still readable
+
+
+def test_infrared_plates_are_bright_with_dark_ink_whatever_their_colours() -> None:
+    """Under an ANPR camera's infrared flash a yellow plate is as white as a white one; black and
+    coloured inks stay dark (else the characters vanish and the label promises what no one can read)."""
+    plate = np.zeros((20, 60), np.float32)
+    plate[:, :] = 1.0
+    ir = _still_camera(infrared=True, ambient_gain=0.2, plate_gain=1.3)
+    for background, ink in (
+        ((246, 200, 30), (15, 15, 15)),
+        ((236, 236, 230), (20, 40, 120)),
+        ((240, 240, 235), (150, 20, 20)),
+    ):
+        scene = np.full((20, 60, 3), background, np.uint8)
+        scene[5:15, 20:40] = ink
+        grey, _ = apply_camera(scene, np.random.default_rng(0), ir, plate, 20, camera_width=1280)
+        assert grey[:4].mean() > 180 and grey[8:12, 25:35].mean() < 0.5 * grey[:4].mean(), (background, ink)

@@ -110,9 +110,10 @@ def apply_camera(
     if conditions.infrared:
         # Monochrome: the scene as its near-infrared brightness, dim; the plate's sheeting reflects the
         # flash whatever its visible colour (yellow rear plates come out as white as front ones), the
-        # ink does not.
+        # ink does not. Red and green reflect near-infrared like white, blue like black: (R + G) / 2
+        # keeps white and yellow bright and black, blue, red and green inks dark.
         scene = frame @ np.array([0.35, 0.45, 0.2], dtype=np.float32)
-        sheeting = frame.max(axis=2)
+        sheeting = (frame[..., 0] + frame[..., 1]) / 2
         grey = scene * conditions.ambient_gain * (1 - plate_weight[..., 0]) + sheeting * (
             conditions.plate_gain * plate_weight[..., 0]
         )
