@@ -1,7 +1,9 @@
 """`anpr bench accuracy`: every model version on every labelled set, side by side.
 
 One evaluation (`anpr models eval`) per (set, version): real photographs (their held-out part only
-where the set also trains) and synthetic sets. Writes one JSON with every set's metrics per version,
+where the set also trains) and synthetic sets. With `--min-plate-width`, labelled plates narrower than
+that count neither way (the real sets label plates a few pixels wide), and the same reads are also
+scored with every plate counted (`all_plates`). Writes one JSON with every set's metrics per version,
 a PNG of the headline numbers, and for the newest version each set's errors (`--errors`: JSON, a
 contact sheet of the worst, character confusions), which are what a person looks through next.
 """
@@ -55,6 +57,9 @@ async def _score(
                 min_plate_width=min_plate_width,
             )
             scores[labelled.name] = {**report.metrics, "split": labelled.split, "skipped": len(report.skipped)}
+            if min_plate_width > 0:  # the same reads, every labelled plate counted, however small
+                everything = report.tally.summary(1.0, min_plate_width=0.0)
+                scores[labelled.name]["all_plates"] = {metric: everything[metric] for metric in HEADLINES}
             if errors is not None:
                 write_errors(labelled.directory, report.tally, errors / labelled.name)
     return scores

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anpr.domain import PlateRead
-from anpr_benchmarks.evaluation.metrics import Tally, align, char_score, match_boxes, score_frame, text_matches
+from anpr_benchmarks.evaluation.metrics import Tally, align, char_score, match_boxes, text_matches
 from anpr_synth.labelled_set import LabelError, PlateLabel, parse_label_file
 
 
@@ -37,7 +37,7 @@ def test_matching_is_one_to_one_and_needs_half_overlap() -> None:
 def test_boxed_labels_score_detection_reading_and_false_positives() -> None:
     tally = Tally()
     labels = (PlateLabel((0, 0, 10, 10), "AB12CDE"), PlateLabel((20, 0, 30, 10), "XY34ZZZ"))
-    tally.add(score_frame("a.jpg", labels, [read("AB12CDF", (0, 0, 10, 10)), read("NOISE", (50, 50, 60, 60))]))
+    tally.add("a.jpg", labels, [read("AB12CDF", (0, 0, 10, 10)), read("NOISE", (50, 50, 60, 60))])
     metrics = tally.summary(seconds=2.0)
     assert metrics["detection_recall"] == 0.5
     assert metrics["detection_precision"] == 0.5
@@ -51,13 +51,9 @@ def test_boxed_labels_score_detection_reading_and_false_positives() -> None:
 
 def test_text_only_labels_are_read_when_their_text_is_among_the_frames_reads() -> None:
     tally = Tally()
-    tally.add(
-        score_frame(
-            "a.jpg", (PlateLabel(None, "RK755AJ"),), [read("SIGN", (0, 0, 5, 5)), read("RK755AJ", (9, 9, 20, 12))]
-        )
-    )
-    tally.add(score_frame("b.jpg", (PlateLabel(None, "OS355MT"),), [read("0S355MT", (0, 0, 5, 5))]))
-    tally.add(score_frame("c.jpg", (PlateLabel(None, "ZG1234A"),), []))
+    tally.add("a.jpg", (PlateLabel(None, "RK755AJ"),), [read("SIGN", (0, 0, 5, 5)), read("RK755AJ", (9, 9, 20, 12))])
+    tally.add("b.jpg", (PlateLabel(None, "OS355MT"),), [read("0S355MT", (0, 0, 5, 5))])
+    tally.add("c.jpg", (PlateLabel(None, "ZG1234A"),), [])
     metrics = tally.summary(seconds=1.0)
     assert metrics["read_rate"] == pytest.approx(1 / 3)
     assert metrics["plate_accuracy"] is None and metrics["detection_recall"] is None  # no boxes to match
@@ -69,20 +65,23 @@ def test_text_only_labels_are_read_when_their_text_is_among_the_frames_reads() -
 def test_box_only_labels_count_toward_detection_only() -> None:
     tally = Tally()
     labels = (PlateLabel((0, 0, 40, 10), ""), PlateLabel((100, 0, 140, 10), "074?C?V"))
-    tally.add(score_frame("a.jpg", labels, [read("W0RD", (0, 0, 40, 10)), read("0741C2V", (100, 0, 140, 10))]))
+    tally.add("a.jpg", labels, [read("W0RD", (0, 0, 40, 10)), read("0741C2V", (100, 0, 140, 10))])
     metrics = tally.summary(seconds=1.0)
     assert metrics["detection_recall"] == 1.0 and metrics["detection_precision"] == 1.0
     assert metrics["plates_with_text"] == 1 and metrics["plate_accuracy"] == 1.0 and metrics["read_rate"] == 1.0
 
 
 def test_plates_below_the_minimum_width_count_nowhere() -> None:
-    tally = Tally()
+    tally = Tally(min_plate_width=20)
     labels = (PlateLabel((0, 0, 8, 3), ""), PlateLabel((100, 0, 160, 15), ""))
-    tally.add(score_frame("a.jpg", labels, [read("AB1", (0, 0, 8, 3))], min_plate_width=20))
+    tally.add("a.jpg", labels, [read("AB1", (0, 0, 8, 3)), read("SIGN", (300, 0, 330, 10))])
     metrics = tally.summary(seconds=1.0)
     assert metrics["plates_ignored_small"] == 1
     assert metrics["detection_recall"] == 0.0  # only the 60 px plate counts, and it was missed
-    assert metrics["detection_precision"] == 1.0  # the read over the tiny plate is not a false positive
+    # The read over the tiny plate is neither right nor wrong: one detection counted, a false positive.
+    assert metrics["detections"] == 1 and metrics["detection_precision"] == 0.0
+    everything = tally.summary(seconds=1.0, min_plate_width=0)  # the same reads, every plate counted
+    assert everything["detection_recall"] == 0.5 and everything["detection_precision"] == 0.5
 
 
 def test_extended_label_lines_parse_and_bad_ones_name_the_line(tmp_path: Path) -> None:

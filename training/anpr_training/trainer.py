@@ -65,6 +65,8 @@ class TrainingRun:
     width: float = 1.0  # recogniser: channel scale of the network (1.0: version 1's)
 
 
+VALIDATION_MIN_WIDTH = 20.0  # photo pixels: the real sets' smallest plates are a few pixels wide
+
 RECIPES = {
     "detector": dict(steps=2100, batch_size=16, learning_rate=2e-3, samples=2400),
     "recogniser": dict(steps=9000, batch_size=64, learning_rate=2e-3, samples=40000),
@@ -192,14 +194,17 @@ def train_detector(run: TrainingRun) -> PlateDetector:
         if (step + 1) % run.checkpoint_every == 0 or step + 1 in (run.steps, run.stop_after):
             save_checkpoint(checkpoint, model, optimiser, scheduler, step + 1, generator)
             if held_out and ((step + 1) % (run.checkpoint_every * 5) == 0 or step + 1 == run.steps):
-                scores = detector_recall_precision(model, held_out)
-                log.info(
-                    "detector step %d, held-out real photos: recall %.4f precision %.4f (%d plates)",
-                    step + 1,
-                    scores["recall"],
-                    scores["precision"],
-                    scores["plates"],
-                )
+                for min_width in (0.0, VALIDATION_MIN_WIDTH):
+                    scores = detector_recall_precision(model, held_out, min_width)
+                    log.info(
+                        "detector step %d, held-out real photos, plates >= %.0f px: recall %.4f precision %.4f "
+                        "(%d plates)",
+                        step + 1,
+                        min_width,
+                        scores["recall"],
+                        scores["precision"],
+                        scores["plates"],
+                    )
     return model.eval()
 
 

@@ -16,7 +16,7 @@ from anpr.domain import InvalidFrame
 from anpr.inference.backend import PlateBackend
 from anpr.inference.pipeline import PipelineSettings, run_batch
 from anpr.ingest.decode import decode_encoded
-from anpr_benchmarks.evaluation.metrics import Tally, score_frame
+from anpr_benchmarks.evaluation.metrics import Tally
 from anpr_synth.labelled_set import LabelError, LabelledImage, iter_labelled_set
 from anpr_synth.real_sets import split_of
 
@@ -54,7 +54,7 @@ async def evaluate(
     entries = list(iter_labelled_set(directory))
     if split is not None:
         entries = [e for e in entries if isinstance(e, LabelError) or split_of(e.image_path) == split]
-    tally = Tally()
+    tally = Tally(min_plate_width)
     skipped: list[str] = []
     batch: list[tuple[LabelledImage, np.ndarray]] = []
     executor = ThreadPoolExecutor(2, thread_name_prefix="eval")
@@ -63,7 +63,7 @@ async def evaluate(
     async def flush() -> None:
         reads = await run_batch(backend, [image for _, image in batch], settings, executor)
         for (labelled, _), frame_reads in zip(batch, reads):
-            tally.add(score_frame(labelled.image_path.name, labelled.plates, frame_reads, min_plate_width))
+            tally.add(labelled.image_path.name, labelled.plates, frame_reads)
         batch.clear()
 
     loop = asyncio.get_running_loop()

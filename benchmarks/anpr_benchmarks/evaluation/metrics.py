@@ -116,7 +116,7 @@ class FrameScore:
     image: str
     plates: list[PlateOutcome]
     unmatched_reads: list[PlateRead]  # only counted where every label of the frame has a box
-    reads: int
+    reads: int  # reads that count as detections: not those over a plate too small to count
     fully_boxed: bool
 
 
@@ -153,25 +153,32 @@ def score_frame(
                 ignored=ignored,
             )
         )
-    used = set(matched.values())
     # A read over a plate too small to count is neither right nor wrong.
-    for k, label in enumerate(labels):
-        if label.box is not None and outcomes[k].ignored and len(reads):
-            near = [d for d in range(len(reads)) if ious[boxed.index(k), d] >= MATCH_IOU]
-            used.update(near)
+    small = [k for k, outcome in enumerate(outcomes) if outcome.ignored]
+    used = {d for k, d in matched.items() if k not in small}
+    over_small = {d for k in small for d in range(len(reads)) if ious[boxed.index(k), d] >= MATCH_IOU} - used
     fully_boxed = all(label.box is not None for label in labels)
-    unmatched = [r for d, r in enumerate(reads) if d not in used]
-    return FrameScore(image, outcomes, unmatched, len(reads), fully_boxed)
+    unmatched = [r for d, r in enumerate(reads) if d not in used and d not in over_small]
+    return FrameScore(image, outcomes, unmatched, len(reads) - len(over_small), fully_boxed)
 
 
 @dataclass
 class Tally:
-    """Running counts over an evaluation; `summary` turns them into the reported metrics."""
+    """What an evaluation saw (labels and reads per frame); scored at any minimum plate width."""
 
-    frames: list[FrameScore] = field(default_factory=list)
+    min_plate_width: float = 0.0  # the width `frames`, `plates` and `confusions` use
+    observed: list[tuple[str, tuple[PlateLabel, ...], list[PlateRead]]] = field(default_factory=list)
 
-    def add(self, frame: FrameScore) -> None:
-        self.frames.append(frame)
+    def add(self, image: str, labels: tuple[PlateLabel, ...], reads: list[PlateRead]) -> None:
+        self.observed.append((image, labels, reads))
+
+    def scored(self, min_plate_width: float | None = None) -> list[FrameScore]:
+        width = self.min_plate_width if min_plate_width is None else min_plate_width
+        return [score_frame(image, labels, reads, width) for image, labels, reads in self.observed]
+
+    @property
+    def frames(self) -> list[FrameScore]:
+        return self.scored()
 
     @property
     def plates(self) -> list[PlateOutcome]:
@@ -185,12 +192,13 @@ class Tally:
                 counts.update(align(plate.label.text, plate.read.text)[1])
         return counts
 
-    def summary(self, seconds: float) -> dict[str, float | int | None]:
-        plates = self.plates
+    def summary(self, seconds: float, min_plate_width: float | None = None) -> dict[str, float | int | None]:
+        frames = self.scored(min_plate_width)
+        plates = [p for f in frames for p in f.plates]
         counted = [p for p in plates if p.detected is not None]
         with_text = [p for p in plates if p.label.has_text and not p.ignored]
         boxed_text = [p for p in with_text if p.exact is not None]
-        precision_frames = [f for f in self.frames if f.fully_boxed]
+        precision_frames = [f for f in frames if f.fully_boxed]
         detections = sum(f.reads for f in precision_frames)
         false_positives = sum(len(f.unmatched_reads) for f in precision_frames)
 
@@ -198,7 +206,7 @@ class Tally:
             return numerator / denominator if denominator else None
 
         return {
-            "frames": len(self.frames),
+            "frames": len(frames),
             "plates": len(plates),
             "plates_with_box": len(counted),
             "plates_with_text": len(with_text),
@@ -211,5 +219,5 @@ class Tally:
             "char_accuracy": ratio(
                 sum(char_score(p.label.text, p.read.text if p.read else None) for p in with_text), len(with_text)
             ),
-            "frames_per_second": len(self.frames) / seconds if seconds > 0 else 0.0,
+            "frames_per_second": len(frames) / seconds if seconds > 0 else 0.0,
         }
