@@ -71,18 +71,21 @@ def augmented_detector_sample(
     (each (max_boxes, 4) in input pixels, zero rows padding).
 
     The letterbox scale serving would use is multiplied by a random zoom (0.6-3x, favouring a plate in
-    view when zooming in), the frame shifted within the input, and mirrored half the time.
+    view when zooming in) and sometimes stretched (up to 1.3x), the frame shifted within the input, and
+    mirrored half the time.
     """
     in_h, in_w = DETECTOR_INPUT_HW
     h, w = photo.image.shape
     fit = min(in_w / w, in_h / h)
     zoom = float(np.exp(rng.uniform(np.log(0.6), np.log(3.0)))) if rng.random() < 0.75 else 1.0
-    scale = fit * zoom
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    # Photos stretched out of their aspect ratio (some exports square every photo): up to 1.3x either way.
+    stretch = float(np.exp(rng.uniform(-np.log(1.3), np.log(1.3)))) if rng.random() < 0.4 else 1.0
+    scale_x, scale_y = fit * zoom * stretch, fit * zoom / stretch
+    new_w, new_h = max(1, round(w * scale_x)), max(1, round(h * scale_y))
     # Where the frame's top-left lands in the input: centred like the letterbox, then shifted; when
     # zoomed in, aim at a random plate so most samples keep one in view.
     if zoom > 1 and len(photo.boxes) and rng.random() < 0.8:
-        x1, y1, x2, y2 = photo.boxes[int(rng.integers(len(photo.boxes)))] * scale
+        x1, y1, x2, y2 = photo.boxes[int(rng.integers(len(photo.boxes)))] * [scale_x, scale_y, scale_x, scale_y]
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         ox = in_w / 2 - cx + rng.uniform(-0.4, 0.4) * in_w
         oy = in_h / 2 - cy + rng.uniform(-0.4, 0.4) * in_h
@@ -90,7 +93,7 @@ def augmented_detector_sample(
         ox = (in_w - new_w) / 2 + rng.uniform(-0.5, 0.5) * max(in_w - new_w, 0)
         oy = (in_h - new_h) / 2 + rng.uniform(-0.5, 0.5) * max(in_h - new_h, 0)
     ox, oy = int(round(ox)), int(round(oy))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    interpolation = cv2.INTER_AREA if min(scale_x, scale_y) < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(photo.image, (new_w, new_h), interpolation=interpolation)
     canvas = np.full((in_h, in_w), PAD_VALUE, np.uint8)
     sx1, sy1 = max(0, -ox), max(0, -oy)
@@ -98,7 +101,9 @@ def augmented_detector_sample(
     cw, ch = min(new_w - sx1, in_w - dx1), min(new_h - sy1, in_h - dy1)
     if cw > 0 and ch > 0:
         canvas[dy1 : dy1 + ch, dx1 : dx1 + cw] = resized[sy1 : sy1 + ch, sx1 : sx1 + cw]
-    boxes = photo.boxes * scale + np.array([ox, oy, ox, oy], np.float32)
+    boxes = photo.boxes * np.array([scale_x, scale_y, scale_x, scale_y], np.float32) + np.array(
+        [ox, oy, ox, oy], np.float32
+    )
     if rng.random() < 0.5:
         canvas = canvas[:, ::-1].copy()
         boxes = np.stack([in_w - boxes[:, 2], boxes[:, 1], in_w - boxes[:, 0], boxes[:, 3]], axis=1)
