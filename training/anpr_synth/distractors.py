@@ -122,12 +122,33 @@ def draw_background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return image
 
 
+def draw_wheel(image: np.ndarray, rng: np.random.Generator, centre: tuple[int, int], radius: int) -> None:
+    """A wheel seen from the side: tyre, rim, spokes and hub. Real photos are full of them, and a
+    bright rim with dark gaps looks enough like text on a plate to fool a detector that never saw one."""
+    tyre = int(rng.integers(15, 45))
+    cv2.circle(image, centre, radius, (tyre, tyre, tyre), -1, lineType=cv2.LINE_AA)
+    rim = tuple(int(v) for v in rng.integers(130, 230, 3))
+    inner = int(radius * rng.uniform(0.55, 0.75))
+    cv2.circle(image, centre, inner, rim, -1, lineType=cv2.LINE_AA)
+    spokes = int(rng.integers(5, 11))
+    gap = (tyre + 10,) * 3
+    phase = rng.uniform(0, 2 * np.pi)
+    for k in range(spokes):
+        angle = phase + 2 * np.pi * k / spokes
+        tip = (int(centre[0] + 0.85 * inner * np.cos(angle)), int(centre[1] + 0.85 * inner * np.sin(angle)))
+        cv2.line(image, centre, tip, gap, max(1, inner // 6), lineType=cv2.LINE_AA)
+    cv2.circle(image, centre, max(1, inner // 4), rim, -1, lineType=cv2.LINE_AA)
+
+
 def draw_distractors(image: np.ndarray, rng: np.random.Generator, count: int) -> None:
-    """Signs and shop-front text anywhere in the frame (in place)."""
+    """Signs, shop-front text and wheels anywhere in the frame (in place)."""
     h, w = image.shape[:2]
     for _ in range(count):
         size = int(rng.uniform(10, 48) * max(w / 1280, 0.6))
         draw_text_block(image, rng, (int(rng.uniform(0, w)), int(rng.uniform(0, h))), size)
+    for _ in range(int(rng.integers(0, 4))):
+        radius = int(rng.uniform(12, 70) * max(w / 1280, 0.6))
+        draw_wheel(image, rng, (int(rng.uniform(0, w)), int(rng.uniform(0.3, 1.0) * h)), radius)
     if rng.random() < 0.3:  # a painted road marking such as "BUS" or "SLOW"
         word = ("BUS", "SLOW", "STOP", "KEEP CLEAR", DIGITS[int(rng.integers(1, 7))] + "0")[int(rng.integers(0, 5))]
         cv2.putText(
