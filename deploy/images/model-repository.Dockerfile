@@ -4,15 +4,15 @@
 # /models (and on GPUs builds the TensorRT plans there with build_engines.sh, on the serving GPU).
 #
 #   docker build -f deploy/images/model-repository.Dockerfile --build-arg TARGET=tensorrt \
-#       --build-arg VERSIONS="1 2" -t registry.example.com/anpr/model-repository:2 .
+#       --build-arg VERSIONS="1 2" -t registry.example.com/anpr/model-repository:1-2 .
 #   docker build -f deploy/images/model-repository.Dockerfile --build-arg TARGET=cpu \
-#       -t registry.example.com/anpr/model-repository-cpu:1 .
+#       --build-arg VERSIONS="1 2" -t registry.example.com/anpr/model-repository-cpu:1-2 .
 #
 # VERSIONS are the model versions served side by side (README "Model rollout"); each must exist
-# in model_repository/. The tag goes into the overlay's `images:` (k8s/overlays/*/kustomization.yaml).
+# in model_repository/. The tag names them ("1-2") and goes into the overlay's `images:` (k8s/overlays/*/kustomization.yaml).
 FROM python:3.11.11-slim-bookworm AS render
 ARG TARGET=tensorrt
-ARG VERSIONS=1
+ARG VERSIONS="1 2"
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY server server

@@ -40,8 +40,8 @@ class PipelineSettings(BaseModel):
     model_repository: Path = Field(
         Path("model_repository"), description="Triton-layout model folder (relative to the working directory)"
     )
-    detector_version: int = Field(1, ge=1)
-    recogniser_version: int = Field(1, ge=1)
+    detector_version: int = Field(2, ge=1)
+    recogniser_version: int = Field(2, ge=1)
     detection_threshold: float = Field(0.35, gt=0, lt=1, description="least detector score of a plate read")
     verified_detection_threshold: float = Field(
         0.15,
