@@ -75,7 +75,8 @@ def test_every_frame_in_is_counted_once_out_by_status(observed: RunningServer) -
     assert invalid == {"unsupported_format", "corrupt", "missing_camera_id"}
     assert values[("anpr_batch_size_count", (("model", "detector"),))] >= 1
     assert values[("anpr_stage_latency_seconds_count", (("stage", "end_to_end"),))] == expected["PROCESSED"]
-    assert values[("anpr_model_info", (("backend", "onnxruntime"), ("model", "plate_detector"), ("version", VERSION)))] == 1
+    info = (("backend", "onnxruntime"), ("model", "plate_detector"), ("version", VERSION))
+    assert values[("anpr_model_info", info)] == 1
 
 
 def test_gauges_show_the_cameras_seen_and_an_empty_queue(observed: RunningServer) -> None:

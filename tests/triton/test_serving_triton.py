@@ -157,7 +157,8 @@ def test_a_model_that_does_not_take_uint8_pixels_is_never_ready(
             await local.stop()
 
     assert asyncio.run(readiness()) is False
-    assert f"plate_detector:{settings.detector_version} takes images TYPE_FP32 [1, 384, 640], not images TYPE_UINT8" in caplog.text
+    refused = f"plate_detector:{settings.detector_version} takes images TYPE_FP32 [1, 384, 640], not images TYPE_UINT8"
+    assert refused in caplog.text
 
 
 def test_grpcurl_lists_and_calls_the_service(triton_server: RunningServer, camera_frames) -> None:
