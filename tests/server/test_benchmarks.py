@@ -11,60 +11,35 @@ from anpr.cli import main
 from tests.repo import ROOT
 
 
-def test_model_version_benchmark_writes_json_and_png(tiny_labelled_set: Path, tmp_path: Path) -> None:
-    args = [
-        "bench",
-        "models",
-        "--labelled",
-        str(tiny_labelled_set),
-        "--backend",
-        "onnxruntime",
-        "--batch-sizes",
-        "1",
-        "2",
-        "--budget-s",
-        "0.05",
-        "--out",
-        str(tmp_path),
-        "--name",
-        "quick",
-    ]
-    assert main(args) == 0
-    payload = json.loads((tmp_path / "quick.json").read_text())
+def _bench_models(labelled: Path, out: Path, name: str, *extra: str) -> dict:
+    args = ["bench", "models", "--labelled", str(labelled), "--backend", "onnxruntime", "--budget-s", "0.05"]
+    assert main([*args, "--out", str(out), "--name", name, *extra]) == 0
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def test_model_version_benchmark_compares_every_shipped_version(
+    tiny_labelled_set: Path, tmp_path: Path, model_repository: Path
+) -> None:
+    payload = _bench_models(tiny_labelled_set, tmp_path, "quick", "--batch-sizes", "1", "2")
     assert payload["machine"]["cores"] >= 1
-    (result,) = payload["results"]
-    assert result["candidate"] == "v1" and result["accuracy"]["frames"] == 12
-    points = {(r["backend"], r["model"], r["batch_size"]) for r in result["speed"]}
-    assert points == {("onnxruntime", m, n) for m in ("detector", "recogniser") for n in (1, 2)}
-    assert all(r["items_per_second"] > 0 and r["calls"] >= 3 for r in result["speed"])
+    shipped = {f"v{p.parent.name}" for p in (model_repository / "plate_detector").glob("*/model.onnx")}
+    assert {"v1", "v2"} <= shipped
+    assert [r["candidate"] for r in payload["results"]] == sorted(shipped, key=lambda v: int(v[1:]))
+    for result in payload["results"]:
+        assert result["accuracy"]["frames"] == 12
+        points = {(r["backend"], r["model"], r["batch_size"]) for r in result["speed"]}
+        assert points == {("onnxruntime", m, n) for m in ("detector", "recogniser") for n in (1, 2)}
+        assert all(r["items_per_second"] > 0 and r["calls"] >= 3 for r in result["speed"])
     assert (tmp_path / "quick.png").stat().st_size > 5_000
 
 
 def test_model_benchmark_compares_given_onnx_files(
     tiny_labelled_set: Path, tmp_path: Path, model_repository: Path
 ) -> None:
-    args = [
-        "bench",
-        "models",
-        "--labelled",
-        str(tiny_labelled_set),
-        "--backend",
-        "onnxruntime",
-        "--batch-sizes",
-        "1",
-        "--budget-s",
-        "0.05",
-        "--out",
-        str(tmp_path),
-        "--name",
-        "files",
-        "--detector",
-        str(model_repository / "plate_detector/1/model.onnx"),
-        "--recogniser",
-        str(model_repository / "plate_recogniser/1/model.onnx"),
-    ]
-    assert main(args) == 0
-    (result,) = json.loads((tmp_path / "files.json").read_text())["results"]
+    files = ("--detector", str(model_repository / "plate_detector/1/model.onnx"))
+    files += ("--recogniser", str(model_repository / "plate_recogniser/1/model.onnx"))
+    payload = _bench_models(tiny_labelled_set, tmp_path, "files", "--batch-sizes", "1", *files)
+    (result,) = payload["results"]
     assert result["candidate"] == "model+model"
 
 
