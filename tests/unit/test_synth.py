@@ -148,3 +148,19 @@ def test_infrared_plates_are_bright_with_dark_ink_whatever_their_colours() -> No
         scene[5:15, 20:40] = ink
         grey, _ = apply_camera(scene, np.random.default_rng(0), ir, plate, 20, camera_width=1280)
         assert grey[:4].mean() > 180 and grey[8:12, 25:35].mean() < 0.5 * grey[:4].mean(), (background, ink)
+
+
+def test_some_plates_have_light_characters_on_a_dark_plate() -> None:
+    """Black plates with white or silver characters exist (older UK, Malaysian, Singaporean): the
+    generator draws them, so the models do not learn that characters are always the dark pixels."""
+    from anpr_synth.plate_render import render_plate
+
+    (dark,) = [layout for layout in PLATE_LAYOUTS if layout.name == "dark"]
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        plate = render_plate(dark, dark.text(rng), rng)
+        grey = plate[..., :3].mean(axis=-1)[plate[..., 3] > 0]
+        assert np.median(grey) < 80 and np.percentile(grey, 97) > 150  # mostly dark, with bright strokes
+    white = [layout for layout in PLATE_LAYOUTS if layout.name == "uk_front"][0]
+    plate = render_plate(white, white.text(rng), rng)
+    assert np.median(plate[..., :3].mean(axis=-1)[plate[..., 3] > 0]) > 150  # the usual plates stay light

@@ -23,6 +23,8 @@ NL_YELLOW = (250, 190, 20)
 IL_YELLOW = (245, 205, 35)
 EU_BLUE = (0, 51, 153)
 BLACK = (15, 15, 15)
+DARK_BLUE = (20, 30, 70)
+SILVER = (200, 200, 196)
 BE_RED = (160, 20, 30)
 EMBLEM = "|"  # in a display string: an emblem between character groups, not a character
 # Every EU member's band code (and a few neighbours'); the layouts below draw from it.
@@ -253,6 +255,19 @@ def european_other(rng: np.random.Generator) -> str:
     return _shaped(rng, ("LLL-DDD", "LL DDDDD", "DDD LLL", "LL-DD-LL", "LL DD DDD", "LLL DDD", "LL-DDDD", "DD-LL-DD"))
 
 
+def light_on_dark(rng: np.random.Generator) -> str:
+    """Plates with light characters on black: older UK (ABC 123D), Malaysian (WXD 1620), Singaporean
+    (SAA 6878 Y) and other Asian plates, some US states."""
+    kind = rng.random()
+    if kind < 0.3:
+        return uk_suffix(rng) if rng.random() < 0.5 else uk_dateless(rng)
+    if kind < 0.6:
+        return f"{_pick(rng, LETTERS, int(rng.integers(1, 4)))} {rng.integers(1, 10000)}"
+    if kind < 0.8:
+        return f"S{_pick(rng, LETTERS, 2)} {rng.integers(1, 10000)} {_pick(rng, LETTERS, 1)}"
+    return us_style(rng)
+
+
 def two_row(rng: np.random.Generator) -> str:
     """Square plates (motorcycles, imports): two rows, read top row first."""
     return _shaped(rng, ("DDDD\nLLL", "LLDD\nLLL", "LL\nDDDD", "LLL\nDDD", "DDD\nLLL"))
@@ -312,6 +327,7 @@ PLATE_LAYOUTS: tuple[PlateLayout, ...] = (
         weight=1.0,
     ),
     PlateLayout("personalised", personalised, 4.7, (WHITE, UK_YELLOW), weight=0.8),
+    PlateLayout("dark", light_on_dark, 4.7, (BLACK, DARK_BLUE), ink=(SILVER, WHITE), weight=0.5),
     PlateLayout("long", long_string, 5.2, (WHITE,), band="eu", band_codes=EU_BAND_CODES, weight=0.4),
     PlateLayout("two_row", two_row, 1.6, (WHITE, UK_YELLOW), band="eu", band_codes=EU_BAND_CODES, rows=2, weight=0.4),
 )
