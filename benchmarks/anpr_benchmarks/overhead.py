@@ -5,7 +5,8 @@ called directly with the same batch size and the same per-frame work (JPEG decod
 detector, crops, recogniser, decoding), in one run: the server's throughput as a ratio of the bare
 backend's. And the null model: the server with no models at all, whose processed frames per
 CPU-second of the server process is the front end's own cost, with 1280x720 frames and with 160x90
-ones (nearly no decoding: what remains is per-frame, not per-pixel, work).
+ones (nearly no decoding: what remains is per-frame, not per-pixel, work). And JPEG decoding alone,
+straight to grey as served against colour then grey as before, side by side.
 """
 
 from __future__ import annotations
@@ -87,6 +88,26 @@ def _null_model(env: dict[str, str], cameras: int, offered_fps: float, seconds: 
     }
 
 
+def decode_costs(jpegs: list[bytes], rounds: int = 5) -> dict:
+    """Milliseconds a frame to decode these JPEGs as the server does (straight to grey: the JPEG's own
+    luminance) and as it did before version 2 (colour, then grey), one thread, interleaved rounds."""
+    ways = {
+        "luminance": lambda data: decode_encoded(data),
+        "colour_then_grey": lambda data: cv2.cvtColor(
+            cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2GRAY
+        ),
+    }
+    spent = dict.fromkeys(ways, 0.0)
+    for _ in range(rounds):
+        for way, decode in ways.items():
+            started = time.perf_counter()
+            for data in jpegs:
+                decode(data)
+            spent[way] += time.perf_counter() - started
+    costs = {way: 1000 * seconds / (rounds * len(jpegs)) for way, seconds in spent.items()}
+    return {**costs, "speedup": costs["colour_then_grey"] / costs["luminance"]}
+
+
 def _downscaled(jpeg: bytes, size: tuple[int, int]) -> bytes:
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     ok, encoded = cv2.imencode(".jpg", cv2.resize(image, size, interpolation=cv2.INTER_AREA))
@@ -129,6 +150,7 @@ def run(
         "server_run": full,
         "null_model": null,
         "null_model_small_frames": {**null_small, "frame_size": list(SMALL_FRAME)},
+        "decode_ms_per_frame": decode_costs(jpegs),
     }
     write_result(name, payload, out)
     _plot(payload, out / f"{name}.png")
@@ -158,6 +180,7 @@ def format_table(payload: dict) -> str:
         f"{null['frames_per_cpu_second'] or 0:.0f} frames per CPU-second (target >= 10,000)"
         for label, null in (("1280x720", payload["null_model"]), ("160x90", payload["null_model_small_frames"]))
     ]
+    decode = payload["decode_ms_per_frame"]
     return "\n".join(
         [
             f"bare backend ({payload['backend']}, batch {payload['batch_size']}): "
@@ -165,5 +188,7 @@ def format_table(payload: dict) -> str:
             f"full server, same batch size:  {payload['server_fps']:.1f} frames/s",
             f"server / bare:                 {payload['server_vs_bare']:.3f} (target >= 0.85)",
             *lines,
+            f"JPEG decode, 1280x720: {decode['luminance']:.2f} ms a frame to grey (luminance) vs "
+            f"{decode['colour_then_grey']:.2f} colour then grey: {decode['speedup']:.2f}x",
         ]
     )

@@ -95,7 +95,7 @@ def decode_encoded(data: bytes) -> np.ndarray:
     """Grey (H, W) pixels of JPEG or PNG bytes; raises InvalidFrame if they do not decode.
 
     Decoded straight to grey: for a JPEG that is its own luminance channel, no colour conversion
-    (2.5x faster than decoding colour at 720p). Both models read grey, and version 2 was trained on
+    (1.6-2.5x faster than decoding colour at 720p). Both models read grey, and version 2 was trained on
     exactly these pixels (synthetic and real frames pass through this function); version 1 was trained
     on colour-then-grey pixels, which differ where colours clip.
     """
