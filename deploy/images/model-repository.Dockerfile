@@ -9,7 +9,8 @@
 #       --build-arg VERSIONS="1 2" -t registry.example.com/anpr/model-repository-cpu:1-2 .
 #
 # VERSIONS are the model versions served side by side (README "Model rollout"); each must exist
-# in model_repository/. The tag names them ("1-2") and goes into the overlay's `images:` (k8s/overlays/*/kustomization.yaml).
+# in model_repository/. The tag names them ("1-2") and goes into the overlay's `images:`
+# (k8s/overlays/*/kustomization.yaml).
 FROM python:3.11.11-slim-bookworm AS render
 ARG TARGET=tensorrt
 ARG VERSIONS="1 2"

@@ -145,8 +145,8 @@ def test_a_model_that_does_not_take_uint8_pixels_is_never_ready(
         try:
             for _ in range(600):  # Triton itself loads both models...
                 with contextlib.suppress(InferenceServerException):  # (refused until it listens)
-                    versions = (str(settings.version(m)) for m in (DETECTOR, RECOGNISER))
-                    if all([await client.is_model_ready(m.name, v) for m, v in zip((DETECTOR, RECOGNISER), versions)]):
+                    models = (DETECTOR, RECOGNISER)
+                    if all([await client.is_model_ready(m.name, str(settings.version(m))) for m in models]):
                         break
                 await asyncio.sleep(0.2)
             await backend.start()

@@ -121,9 +121,10 @@ class LocalTriton:
     async def _watch(self) -> None:
         while not self._stopping:
             assert self._process is not None
-            code = await self._process.wait()
+            code = await _exit_code(self._process)
             if self._stopping:
                 return
+            _kill_group(self._process.pid)  # its orphaned backend stubs
             log.error("tritonserver exited with %s; restarting in %.1f s", code, self.restart_delay_s)
             died_at = time.monotonic()
             # Re-read every 0.1 s, so a changed restart_delay_s takes effect on a restart already waiting.
@@ -145,12 +146,30 @@ class LocalTriton:
         if process and process.returncode is None:
             process.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(process.wait(), self.exit_timeout_s + 5)
+                await asyncio.wait_for(_exit_code(process), self.exit_timeout_s + 5)
             except TimeoutError:
                 process.kill()
-                await process.wait()
+                await _exit_code(process)
+        if process:
+            _kill_group(process.pid)
         if self._log_reader:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._log_reader, 2)
         shutil.rmtree(self._workdir, ignore_errors=True)
         log.info("tritonserver stopped")
+
+
+async def _exit_code(process: asyncio.subprocess.Process) -> int:
+    """The process's exit code once it has exited. Not `process.wait()`: in Python 3.11 that also waits
+    until every holder of the process's stdout pipe has closed it, and Triton's Python-backend stubs,
+    its children, hold it until they notice their parent is gone (minutes, with four models loaded)."""
+    while process.returncode is None:
+        await asyncio.sleep(0.1)
+    return process.returncode
+
+
+def _kill_group(pid: int) -> None:
+    """Kills what is left of a stopped tritonserver's process group (it leads its own session): backend
+    stubs that would otherwise outlive it, holding shared memory and its log pipe."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
