@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,8 @@ def test_train_cli_stops_early_without_exporting_then_fine_tunes(tmp_path: Path,
     assert main([*base, "--run-dir", str(first), "--stop-after", "1", "--output", str(tmp_path / "a.onnx")]) == 0
     assert "run the same command again to resume" in capsys.readouterr().out
     assert not (tmp_path / "a.onnx").exists()
+    recipe = json.loads((first / "run.json").read_text())  # what the model card quotes
+    assert (recipe["model"], recipe["steps"], recipe["batch_size"], recipe["stop_after"]) == ("recogniser", 2, 2, 1)
     tuned = tmp_path / "tuned"
     args = [
         *base,

@@ -6,8 +6,9 @@ the same command again continues from the last checkpoint.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,18 @@ def _optimiser(
     return optimiser, scheduler
 
 
+def write_recipe(run: TrainingRun) -> Path:
+    """Writes everything that defines the run (`run.json` beside its checkpoint), so a model card can
+    quote the exact recipe of what it ships."""
+    recipe = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(run).items()}
+    recipe["real_data"] = [str(path) for path in run.real_data]
+    recipe["real_crops"] = [str(path) for path in run.real_crops]
+    path = run.run_dir / "run.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(recipe, indent=2) + "\n")
+    return path
+
+
 def _begin(
     run: TrainingRun, model: nn.Module
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.Generator, Path, int]:
@@ -138,6 +151,7 @@ def _begin(
     checkpoint if there is one, else (fine-tuning) the model starts from `run.init_from`'s weights."""
     optimiser, scheduler = _optimiser(model, run)
     generator = torch.Generator().manual_seed(run.seed)
+    write_recipe(run)
     checkpoint = run.run_dir / "checkpoint.pt"
     start = load_checkpoint(checkpoint, model, optimiser, scheduler, generator)
     if start == 0 and run.init_from is not None:
