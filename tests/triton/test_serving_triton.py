@@ -184,6 +184,14 @@ def test_grpcurl_lists_and_calls_the_service(triton_server: RunningServer, camer
     assert result.get("camera_id", result.get("cameraId")) == "cam-g" and result["sequence"] == "7"
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_a_killed_triton_fails_frames_until_it_is_restarted_then_serving_resumes(
     triton_server: RunningServer, camera_frames
 ) -> None:
@@ -203,7 +211,15 @@ def test_a_killed_triton_fails_frames_until_it_is_restarted_then_serving_resumes
     call = triton_server.stub.StreamFrames(frames(), timeout=120)
     assert status_name(next(call)) == "PROCESSED"
     triton.restart_delay_s = 3600  # hold the restart
-    os.kill(triton.pid, signal.SIGKILL)
+    killed, deaths = triton.pid, triton.deaths
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 30  # seen at once, not when its orphaned backend stubs let go of its pipe
+    while triton.deaths == deaths:
+        assert time.monotonic() < deadline, "the supervisor never saw Triton die"
+        time.sleep(0.1)
+    while _group_alive(killed):  # the stubs are killed with their dead server's process group
+        assert time.monotonic() < deadline, "Triton's backend stubs outlived it"
+        time.sleep(0.1)
     deadline = time.monotonic() + 30
     while health_status(triton_server) == health_pb2.HealthCheckResponse.SERVING:
         assert time.monotonic() < deadline, "health never said NOT_SERVING"

@@ -56,6 +56,7 @@ class LocalTriton:
         self.http_port = free_port()
         self.metrics_port = free_port()
         self.restarts = 0
+        self.deaths = 0  # exits the supervisor has seen and cleaned up after (its process group killed)
         self._process: asyncio.subprocess.Process | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._log_reader: asyncio.Task[None] | None = None
@@ -125,6 +126,7 @@ class LocalTriton:
             if self._stopping:
                 return
             _kill_group(self._process.pid)  # its orphaned backend stubs
+            self.deaths += 1
             log.error("tritonserver exited with %s; restarting in %.1f s", code, self.restart_delay_s)
             died_at = time.monotonic()
             # Re-read every 0.1 s, so a changed restart_delay_s takes effect on a restart already waiting.
