@@ -92,7 +92,7 @@ def decode_costs(jpegs: list[bytes], rounds: int = 5) -> dict:
     """Milliseconds a frame to decode these JPEGs as the server does (straight to grey: the JPEG's own
     luminance) and as it did before version 2 (colour, then grey), one thread, interleaved rounds."""
     ways = {
-        "luminance": lambda data: decode_encoded(data),
+        "luminance": decode_encoded,
         "colour_then_grey": lambda data: cv2.cvtColor(
             cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2GRAY
         ),

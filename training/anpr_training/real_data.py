@@ -81,11 +81,12 @@ def augmented_detector_sample(
     # Photos stretched out of their aspect ratio (some exports square every photo): up to 1.3x either way.
     stretch = float(np.exp(rng.uniform(-np.log(1.3), np.log(1.3)))) if rng.random() < 0.4 else 1.0
     scale_x, scale_y = fit * zoom * stretch, fit * zoom / stretch
+    box_scale = np.array([scale_x, scale_y, scale_x, scale_y], np.float32)
     new_w, new_h = max(1, round(w * scale_x)), max(1, round(h * scale_y))
     # Where the frame's top-left lands in the input: centred like the letterbox, then shifted; when
     # zoomed in, aim at a random plate so most samples keep one in view.
     if zoom > 1 and len(photo.boxes) and rng.random() < 0.8:
-        x1, y1, x2, y2 = photo.boxes[int(rng.integers(len(photo.boxes)))] * [scale_x, scale_y, scale_x, scale_y]
+        x1, y1, x2, y2 = photo.boxes[int(rng.integers(len(photo.boxes)))] * box_scale
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         ox = in_w / 2 - cx + rng.uniform(-0.4, 0.4) * in_w
         oy = in_h / 2 - cy + rng.uniform(-0.4, 0.4) * in_h
@@ -101,9 +102,7 @@ def augmented_detector_sample(
     cw, ch = min(new_w - sx1, in_w - dx1), min(new_h - sy1, in_h - dy1)
     if cw > 0 and ch > 0:
         canvas[dy1 : dy1 + ch, dx1 : dx1 + cw] = resized[sy1 : sy1 + ch, sx1 : sx1 + cw]
-    boxes = photo.boxes * np.array([scale_x, scale_y, scale_x, scale_y], np.float32) + np.array(
-        [ox, oy, ox, oy], np.float32
-    )
+    boxes = photo.boxes * box_scale + np.array([ox, oy, ox, oy], np.float32)
     if rng.random() < 0.5:
         canvas = canvas[:, ::-1].copy()
         boxes = np.stack([in_w - boxes[:, 2], boxes[:, 1], in_w - boxes[:, 0], boxes[:, 3]], axis=1)

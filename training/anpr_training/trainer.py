@@ -135,12 +135,9 @@ def _optimiser(
 def write_recipe(run: TrainingRun) -> Path:
     """Writes everything that defines the run (`run.json` beside its checkpoint), so a model card can
     quote the exact recipe of what it ships."""
-    recipe = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(run).items()}
-    recipe["real_data"] = [str(path) for path in run.real_data]
-    recipe["real_crops"] = [str(path) for path in run.real_crops]
     path = run.run_dir / "run.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(recipe, indent=2) + "\n")
+    path.write_text(json.dumps(asdict(run), indent=2, default=str) + "\n")  # paths as text
     return path
 
 
