@@ -152,3 +152,48 @@ def test_half_precision_models_run_in_float16_close_to_float32(model_repository:
     half = open_model(path, RECOGNISER, fp16=True).run(None, {"crops": crops})[0]
     assert half.dtype == np.float32  # inputs and outputs keep their types
     assert 0 < np.abs(half - full).max() < 0.05  # float16 inside: not identical, but close
+
+
+def _with_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BatchNorm parameters and statistics, so widening must copy them to be exact."""
+    torch.manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return model
+
+
+def test_a_widened_recogniser_computes_what_the_narrow_one_did() -> None:
+    from anpr_training.widen import widen_recogniser
+
+    narrow = _with_statistics(PlateRecogniser(1.0))
+    crops = torch.rand(6, 1, 32, 128)
+    wide = widen_recogniser(narrow, 1.5, noise=0.0)
+    assert wide.classifier.in_channels == 192 and wide.features[0][0].out_channels == 24
+    for mode in ("eval", "train"):  # train: copied channels have the same batch statistics too
+        getattr(narrow, mode)(), getattr(wide, mode)()
+        with torch.no_grad():
+            assert torch.allclose(wide(crops), narrow(crops), atol=1e-4)
+    noisy = widen_recogniser(narrow, 1.5).eval()  # the noise that breaks the copies' symmetry is small
+    narrow.eval()
+    with torch.no_grad():
+        assert not torch.equal(noisy(crops), wide.eval()(crops))
+        agree = (noisy(crops).argmax(-1) == narrow(crops).argmax(-1)).float().mean()
+        assert agree > 0.95
+    with pytest.raises(ValueError, match="cannot widen"):
+        widen_recogniser(narrow, 0.5)
+
+
+def test_train_cli_widens_a_shipped_recogniser_it_fine_tunes(tmp_path: Path, model_repository: Path) -> None:
+    from anpr.cli import main
+
+    shipped = model_repository / "plate_recogniser/2/model.onnx"
+    args = ["models", "train", "recogniser", "--steps", "1", "--batch-size", "2", "--samples", "4", "--threads", "1"]
+    args += ["--run-dir", str(tmp_path), "--init-from", str(shipped), "--width", "1.5", "--no-export"]
+    assert main(args) == 0
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert saved["width"] == 1.5 and saved["model"]["classifier.weight"].shape == (37, 192, 1)
+    assert json.loads((tmp_path / "run.json").read_text())["width"] == 1.5

@@ -42,6 +42,7 @@ def _train(args: argparse.Namespace) -> int:
         "real_share",
         "composite_share",
         "composite_samples",
+        "width",
     ):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)

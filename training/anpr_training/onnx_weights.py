@@ -73,3 +73,11 @@ def load_onnx_weights(path: Path, model: nn.Module, example: torch.Tensor) -> No
             norm.bias.copy_(bias)
             norm.running_mean.zero_()
             norm.running_var.fill_(1.0 - norm.eps)
+
+
+def onnx_recogniser_width(path: Path) -> float:
+    """The channel scale of an exported recogniser: its classifier reads 128 x width channels."""
+    graph = onnx.load(str(path)).graph
+    initialisers = {i.name: i for i in graph.initializer}
+    classifier = [node for node in graph.node if node.op_type == "Conv"][-1]
+    return initialisers[classifier.input[1]].dims[1] / 128

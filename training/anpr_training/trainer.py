@@ -21,7 +21,7 @@ from anpr.vision.crop import crop_plate
 from anpr.vision.ctc import decode_ctc, encode_text
 from anpr_synth.real_sets import HELD_OUT
 from anpr_synth.scene import jittered_box
-from anpr_training.checkpoints import load_checkpoint, load_weights, save_checkpoint
+from anpr_training.checkpoints import checkpoint_width, load_checkpoint, load_weights, save_checkpoint
 from anpr_training.datasets import (
     MAX_BOXES,
     WILDCARD,
@@ -31,10 +31,11 @@ from anpr_training.datasets import (
     recogniser_set,
 )
 from anpr_training.models import DETECTOR_STRIDE, PlateDetector, PlateRecogniser, unit_scaled
-from anpr_training.onnx_weights import load_onnx_weights
+from anpr_training.onnx_weights import load_onnx_weights, onnx_recogniser_width
 from anpr_training.real_data import augmented_detector_sample, load_real_photos
 from anpr_training.targets import detector_targets
 from anpr_training.validation import detector_recall_precision
+from anpr_training.widen import widen_recogniser
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,16 @@ def _augment_detector_batch(
 
 
 def _fine_tune_from(path: Path, model: nn.Module) -> None:
-    """Starts from another run's checkpoint, or from a shipped ONNX file of the same architecture."""
+    """Starts from another run's checkpoint, or from a shipped ONNX file of the same architecture; a
+    recogniser from a narrower one's weights, widened so that it starts out computing the same."""
+    if isinstance(model, PlateRecogniser):
+        source_width = onnx_recogniser_width(path) if path.suffix == ".onnx" else checkpoint_width(path)
+        if source_width != model.width:
+            narrow = PlateRecogniser(source_width)
+            _fine_tune_from(path, narrow)
+            model.load_state_dict(widen_recogniser(narrow, model.width).state_dict())
+            log.info("fine-tuning from %s widened from %.2f to %.2f", path, source_width, model.width)
+            return
     if path.suffix == ".onnx":
         spec = DETECTOR if isinstance(model, PlateDetector) else RECOGNISER
         load_onnx_weights(path, model, torch.zeros(1, *spec.input.dims))
