@@ -201,7 +201,7 @@ class ServerProcess:
         deadline = time.monotonic() + 180
         self.port = self.metrics_port = 0
         while time.monotonic() < deadline and not self.port:
-            found = re.search(r"listening on [\d.]+:(\d+) .*metrics on :(\d+)", self.log.read_text())
+            found = re.search(r"listening on [\d.]+:(\d+) .*metrics on [\d.]*:(\d+)", self.log.read_text())
             if found:
                 self.port, self.metrics_port = int(found.group(1)), int(found.group(2))
             time.sleep(0.2)

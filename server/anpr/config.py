@@ -19,6 +19,7 @@ from anpr.inference.backends import BackendKind
 from anpr.inference.pipeline import PipelineSettings
 from anpr.ingest.decode import DecodeLimits
 from anpr.scheduling.scheduler import SchedulerPolicy
+from anpr.security import SecuritySettings
 
 
 class Settings(BaseSettings):
@@ -28,11 +29,19 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 in containers")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    health_port: int | None = Field(
+        None, ge=0, le=65535, description="also serve grpc.health.v1 alone here, in plaintext (probes)"
+    )
+    metrics_host: str = Field("127.0.0.1", description="address of /metrics; 0.0.0.0 for Prometheus in a cluster")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port; 0 picks a free one")
     backend: BackendKind = Field("triton", description="null: no models, no plates (measures the front end's own cost)")
     triton_url: str | None = Field(None, description="host:port of Triton's gRPC; unset starts a local Triton")
     triton_exit_timeout_s: int = Field(5, ge=1, description="a local Triton's --exit-timeout-secs")
     triton_ready_timeout_s: float = Field(120.0, gt=0, description="how long the demo waits for the models")
+    triton_timeout_s: float = Field(5.0, gt=0, description="deadline of one inference call to Triton")
+    max_streams: int = Field(200, ge=1, description="open StreamFrames calls; more are RESOURCE_EXHAUSTED")
+    max_concurrent_streams_per_connection: int = Field(100, ge=1, description="HTTP/2 streams one connection may open")
+    max_camera_id_length: int = Field(128, ge=1, le=1024, description="longer camera ids are INVALID")
     max_batches_in_flight: int = Field(2, ge=1, description="detector batches being processed at once")
     # Large enough that the scheduler, not gRPC flow control, decides what to drop under overload
     # (measured at 2x capacity: p99 3.1 s with 64, 1.3 s with 1,024); memory stays bounded by the
@@ -43,6 +52,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     scheduler: SchedulerPolicy = SchedulerPolicy()
     decode: DecodeLimits = DecodeLimits()
+    security: SecuritySettings = SecuritySettings()
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -40,6 +40,7 @@ class Reason(enum.StrEnum):
     CORRUPT = "corrupt"
     WRONG_RAW_SIZE = "wrong_raw_size"
     MISSING_CAMERA_ID = "missing_camera_id"
+    BAD_CAMERA_ID = "bad_camera_id"
     NO_IMAGE = "no_image"
     INFERENCE_FAILED = "inference_failed"
 

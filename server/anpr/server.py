@@ -1,12 +1,18 @@
 """`anpr serve`: the gRPC front end, its backend, and the order things start and stop in.
 
-Start: (local Triton) -> backend -> dispatcher -> gRPC server (health NOT_SERVING) -> readiness
-watch flips health to SERVING once both models answer.
+Start: (local Triton) -> backend -> dispatcher -> access files -> gRPC server (TLS when configured;
+health NOT_SERVING; a plaintext health-only port for probes when configured) -> readiness watch
+flips health to SERVING once both models answer.
 Stop (SIGTERM/SIGINT): health NOT_SERVING and new calls refused -> queued frames are processed
 for up to `shutdown_grace_s` while frames still arriving are answered DROPPED_OVERLOAD at once; at
 the end the rest are answered DROPPED_OVERLOAD too -> streams stop reading, flush their last results
 and end (UNAVAILABLE if the client had not half-closed) -> gRPC server stops -> backend closes ->
 local Triton stops.
+
+Memory has a stated bound (SECURITY.md): gRPC holds at most one message of up to
+`decode.largest_message_bytes` plus a 64 KiB flow-control window per open stream (at most
+`max_streams`; BDP probing, which grows windows without limit, is off), and the scheduler at most
+`scheduler.max_queued_bytes` of images.
 """
 
 from __future__ import annotations
@@ -19,28 +25,58 @@ import time
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
-from anpr.api.servicer import PlateRecognitionServicer
-from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
+from anpr.api.servicer import PlateRecognitionServicer, add_to_server
+from anpr.api.v1 import anpr_pb2
 from anpr.config import Settings
 from anpr.inference.backend import PlateBackend
 from anpr.inference.backends import close_backend, open_backend
 from anpr.inference.triton_process import LocalTriton
 from anpr.observability import CameraStatsBook, ServerMetrics
 from anpr.scheduling.dispatcher import BatchDispatcher
+from anpr.security import AccessControl, Rpc
+from anpr.security.credentials import ReloadingServerCredentials, metrics_tls_arguments, triton_client_arguments
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = anpr_pb2.DESCRIPTOR.services_by_name["PlateRecognition"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+FLOW_CONTROL_WINDOW = 64 * 1024
+READINESS_DEADLINE_S = 3.0  # whole readiness check; each Triton call inside has its own 1 s deadline
+
+
+def transport_options(settings: Settings) -> list[tuple[str, int]]:
+    """gRPC server options that bound what the transport holds (see the module docstring)."""
+    return [
+        ("grpc.max_receive_message_length", settings.decode.largest_message_bytes),
+        ("grpc.max_concurrent_streams", settings.max_concurrent_streams_per_connection),
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", FLOW_CONTROL_WINDOW),
+        ("grpc.max_metadata_size", 16 * 1024),
+    ]
+
+
+class AuthorisedReflection(reflection.aio.ReflectionServicer):  # type: ignore[name-defined,misc]
+    """Server reflection for identities granted it (it lists the API; operators only)."""
+
+    def __init__(self, access: AccessControl, service_names: tuple[str, ...]) -> None:
+        super().__init__(service_names)
+        self._access = access
+
+    async def ServerReflectionInfo(self, request_iterator, context):  # noqa: N802 (gRPC's name)
+        await self._access.authorise(context, Rpc.REFLECTION)
+        async for response in super().ServerReflectionInfo(request_iterator, context):
+            yield response
 
 
 class AnprServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.port: int | None = None
+        self.health_port: int | None = None
         self.local_triton: LocalTriton | None = None
         self.backend: PlateBackend | None = None
         self.dispatcher: BatchDispatcher | None = None
@@ -48,9 +84,12 @@ class AnprServer:
         self.health = health.aio.HealthServicer()
         self.metrics = ServerMetrics()
         self.cameras = CameraStatsBook()
+        self.access = AccessControl(settings.security)
+        self.credentials: ReloadingServerCredentials | None = None
         self.metrics_port: int | None = None
         self._gauges: asyncio.Task[None] | None = None
         self._grpc: grpc.aio.Server | None = None
+        self._health_grpc: grpc.aio.Server | None = None
         self._readiness: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._draining = False
@@ -59,35 +98,61 @@ class AnprServer:
         """Starts everything; returns the gRPC port. Health says SERVING once the models are ready."""
         s = self.settings
         self.backend, self.local_triton = await open_backend(
-            s.backend, s.pipeline, s.triton_url, s.triton_exit_timeout_s
+            s.backend,
+            s.pipeline,
+            s.triton_url,
+            s.triton_exit_timeout_s,
+            s.triton_timeout_s,
+            triton_client_arguments(s.security),
         )
         self.dispatcher = BatchDispatcher(
             self.backend, s.pipeline, s.scheduler, s.max_batches_in_flight, s.worker_threads, self.metrics
         )
         self.dispatcher.start()
+        self.access.start()
         self.servicer = PlateRecognitionServicer(
-            self.dispatcher, s.decode, s.max_unanswered_per_stream, self.metrics, self.cameras
+            self.dispatcher,
+            s.decode,
+            s.max_unanswered_per_stream,
+            self.metrics,
+            self.cameras,
+            self.access,
+            s.max_camera_id_length,
+            s.max_streams,
         )
-        largest_frame = max(s.decode.max_encoded_bytes, s.decode.max_pixels * 3) + 64 * 1024
-        self._grpc = grpc.aio.server(options=[("grpc.max_receive_message_length", largest_frame)])
-        anpr_pb2_grpc.add_PlateRecognitionServicer_to_server(self.servicer, self._grpc)
+        self._grpc = grpc.aio.server(options=transport_options(s))
+        add_to_server(self.servicer, self._grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-            self._grpc,
-        )
-        self.port = self._grpc.add_insecure_port(f"{s.host}:{s.port}")
+        names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(AuthorisedReflection(self.access, names), self._grpc)
+        address = f"{s.host}:{s.port}"
+        if s.security.tls:
+            self.credentials = ReloadingServerCredentials(s.security)
+            self.port = self._grpc.add_secure_port(address, self.credentials.credentials())
+        else:
+            self.port = self._grpc.add_insecure_port(address)
+            if s.host not in LOOPBACK:
+                log.warning("the gRPC API listens on %s without TLS: set security.tls_cert_file", s.host)
+        if s.host not in LOOPBACK and not self.access.enabled:
+            log.warning("no access policy or tokens: any client that reaches %s may call everything", s.host)
         await self._set_health(NOT_SERVING)
         await self._grpc.start()
+        if s.health_port is not None:
+            self._health_grpc = grpc.aio.server(options=[("grpc.max_receive_message_length", 4096)])
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self._health_grpc)
+            self.health_port = self._health_grpc.add_insecure_port(f"{s.host}:{s.health_port}")
+            await self._health_grpc.start()
         self._readiness = asyncio.create_task(self._watch_readiness(), name="readiness")
         self.metrics.set_models(self.backend.name, self.backend.model_versions())
-        self.metrics_port = self.metrics.serve(s.host, s.metrics_port)
+        self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port, metrics_tls_arguments(s.security))
         self._gauges = asyncio.create_task(self._update_gauges(), name="gauges")
         log.info(
-            "anpr.v1 listening on %s:%d (backend %s, metrics on :%d/metrics)",
+            "anpr.v1 listening on %s:%d (%s, backend %s, metrics on %s:%d/metrics)",
             s.host,
             self.port,
+            "TLS" if s.security.tls else "plaintext",
             self.backend.name,
+            s.metrics_host,
             self.metrics_port,
         )
         return self.port
@@ -100,7 +165,10 @@ class AnprServer:
         assert self.backend is not None and self.servicer is not None
         serving = None
         while not self._draining:
-            ready = await self.backend.ready()
+            try:
+                ready = await asyncio.wait_for(self.backend.ready(), READINESS_DEADLINE_S)
+            except TimeoutError:
+                ready = False
             if ready != serving:
                 serving = ready
                 self.servicer.accepting = ready
@@ -139,6 +207,9 @@ class AnprServer:
             self.servicer.stop_reading()
         if self._grpc:
             await self._grpc.stop(grace=2.0)
+        if self._health_grpc:
+            await self._health_grpc.stop(grace=0.5)
+        await self.access.stop()
         if self.backend:
             await close_backend(self.backend, self.local_triton)
         if self._gauges:

@@ -83,12 +83,20 @@ def test_invalid_frames_are_answered_invalid_and_the_stream_carries_on(
     assert status_name(results[1]) == status_name(results[6]) == "PROCESSED"
 
 
-def test_oversize_frames_are_invalid(triton_server: RunningServer) -> None:
-    huge = anpr_pb2.RawImage(pixels=b"\0" * (5000 * 4000), width=5000, height=4000, format=anpr_pb2.PIXEL_FORMAT_GRAY8)
+def test_oversize_frames_are_invalid_and_the_transport_refuses_larger_messages(triton_server: RunningServer) -> None:
+    """Up to the transport's limit (the largest valid frame plus 64 KiB) a frame too large is INVALID;
+    a larger message never reaches the servicer: gRPC ends the call RESOURCE_EXHAUSTED."""
+    big = anpr_pb2.RawImage(pixels=b"\0" * (4200 * 2000), width=4200, height=2000, format=anpr_pb2.PIXEL_FORMAT_GRAY8)
     result = triton_server.stub.Recognize(
-        anpr_pb2.RecognizeRequest(frame=anpr_pb2.Frame(camera_id="c", sequence=1, raw=huge)), timeout=30
+        anpr_pb2.RecognizeRequest(frame=anpr_pb2.Frame(camera_id="c", sequence=1, raw=big)), timeout=30
     ).result
-    assert status_name(result) == "INVALID" and "exceeds the limit" in result.reason
+    assert status_name(result) == "INVALID" and result.reason.startswith("raw image of 8400000 bytes exceeds")
+    huge = anpr_pb2.RawImage(pixels=b"\0" * (5000 * 4000), width=5000, height=4000, format=anpr_pb2.PIXEL_FORMAT_GRAY8)
+    with pytest.raises(grpc.RpcError) as refused:
+        triton_server.stub.Recognize(
+            anpr_pb2.RecognizeRequest(frame=anpr_pb2.Frame(camera_id="c", sequence=2, raw=huge)), timeout=30
+        )
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def test_triton_and_onnxruntime_backends_give_identical_reads(triton_server: RunningServer, camera_frames) -> None:

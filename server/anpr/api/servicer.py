@@ -1,7 +1,11 @@
-"""The anpr.v1 PlateRecognition service: StreamFrames and Recognize.
+"""The anpr.v1 PlateRecognition service: StreamFrames, Recognize and GetStats.
 
 Per-frame problems are results (INVALID with a reason), never RPC errors; RPC status codes are
-only for the call as a whole (UNAVAILABLE while not ready or draining).
+only for the call as a whole: UNAVAILABLE while not ready or draining, RESOURCE_EXHAUSTED past the
+stream limit, UNAUTHENTICATED / PERMISSION_DENIED from the access policy, INVALID_ARGUMENT for a
+message that is not an anpr.v1 message at all. A stream that must end early (a malformed message, a
+camera outside the caller's prefixes) first delivers the result of every frame it read, then ends
+with a status that says how many messages were read, so the client knows what to resend.
 """
 
 from __future__ import annotations
@@ -16,12 +20,67 @@ import numpy as np
 
 from anpr.api.messages import frame_image, frame_result
 from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
-from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame, Reason
+from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame
+from anpr.ingest.camera_ids import check_camera_id
 from anpr.ingest.decode import DecodeLimits, decode_image, validate_image
 from anpr.observability import CameraStatsBook, ServerMetrics
+from anpr.observability.rate_limited import RateLimitedLog
 from anpr.scheduling.dispatcher import BatchDispatcher, PendingFrame
+from anpr.security import AccessControl, Grant, Rpc
 
 log = logging.getLogger(__name__)
+SERVICE = "anpr.v1.PlateRecognition"
+
+
+class MalformedMessage:
+    """Stands for a request that did not parse as its message type (e.g. invalid UTF-8 in a string
+    field); the servicer answers it with INVALID_ARGUMENT instead of gRPC ending the call silently."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = f"{type(error).__name__}: {error}"[:200]
+
+
+def _tolerant(parse: Callable[[bytes], object]) -> Callable[[bytes], object]:
+    def deserialise(data: bytes) -> object:
+        try:
+            return parse(data)
+        except Exception as error:  # protobuf's DecodeError and friends
+            return MalformedMessage(error)
+
+    return deserialise
+
+
+def add_to_server(servicer: PlateRecognitionServicer, server: grpc.aio.Server) -> None:
+    """Registers the service like the generated `add_PlateRecognitionServicer_to_server`, with request
+    parsing that hands a malformed message to the servicer instead of failing the call inside gRPC."""
+    handlers = {
+        "StreamFrames": grpc.stream_stream_rpc_method_handler(
+            servicer.StreamFrames,
+            request_deserializer=_tolerant(anpr_pb2.Frame.FromString),
+            response_serializer=anpr_pb2.FrameResult.SerializeToString,
+        ),
+        "Recognize": grpc.unary_unary_rpc_method_handler(
+            servicer.Recognize,
+            request_deserializer=_tolerant(anpr_pb2.RecognizeRequest.FromString),
+            response_serializer=anpr_pb2.RecognizeResponse.SerializeToString,
+        ),
+        "GetStats": grpc.unary_unary_rpc_method_handler(
+            servicer.GetStats,
+            request_deserializer=_tolerant(anpr_pb2.GetStatsRequest.FromString),
+            response_serializer=anpr_pb2.GetStatsResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
+
+
+class StreamEnded(Exception):
+    """Why a stream stopped reading early: the status it ends with once its results are delivered."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
 
 
 class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
@@ -32,12 +91,19 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         max_unanswered_per_stream: int,
         metrics: ServerMetrics,
         cameras: CameraStatsBook,
+        access: AccessControl,
+        max_camera_id_length: int = 128,
+        max_streams: int = 1000,
     ) -> None:
         self.dispatcher = dispatcher
         self.metrics = metrics
         self.cameras = cameras
         self.limits = limits
+        self.access = access
+        self.max_camera_id_length = max_camera_id_length
+        self.max_streams = max_streams
         self.max_unanswered_per_stream = max_unanswered_per_stream
+        self._invalid_log = RateLimitedLog(log, logging.INFO, "invalid frames")
         self.accepting = False  # set once the models are ready; cleared when draining
         self.draining = False
         self._readers: set[asyncio.Task[None]] = set()  # one per open stream
@@ -75,21 +141,34 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             self.cameras.answered(camera_id, outcome.status, result.timings.total_ms)
         reply(result)
 
+    def _answer_invalid(
+        self,
+        reply: Callable[[anpr_pb2.FrameResult], None],
+        camera_id: str,
+        sequence: int,
+        error: InvalidFrame,
+        received_at: float,
+    ) -> None:
+        self._invalid_log.event("invalid frame: %s", error.code)
+        self._answer(reply, camera_id, sequence, FrameOutcome(FrameStatus.INVALID, str(error), error.code), received_at)
+
     def _intake(self, frame: anpr_pb2.Frame, reply: Callable[[anpr_pb2.FrameResult], None], stream: object) -> None:
-        """Validates a frame and schedules it, or answers INVALID at once. Decoding comes later."""
+        """Validates a frame and schedules it, or answers INVALID at once. Decoding comes later. Only
+        a valid camera id is kept (stats, queues) or echoed back (not a hostile id of megabytes)."""
         received_at = time.monotonic()
         self.metrics.frames_received.inc()
-        if frame.camera_id:
-            self.cameras.received(frame.camera_id)
+        camera_id = frame.camera_id
         image = frame_image(frame)
         try:
-            if not frame.camera_id:
-                raise InvalidFrame("camera_id is required", Reason.MISSING_CAMERA_ID)
+            check_camera_id(camera_id, self.max_camera_id_length)
+        except InvalidFrame as error:
+            self._answer_invalid(reply, "", frame.sequence, error, received_at)
+            return
+        self.cameras.received(camera_id)
+        try:
             validate_image(image, self.limits)
         except InvalidFrame as error:
-            log.debug("invalid frame from camera %r: %s", frame.camera_id, error)
-            outcome = FrameOutcome(FrameStatus.INVALID, str(error), error.code)
-            self._answer(reply, frame.camera_id, frame.sequence, outcome, received_at)
+            self._answer_invalid(reply, camera_id, frame.sequence, error, received_at)
             return
         assert image is not None  # validate_image refuses a frame without one
 
@@ -99,15 +178,22 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         def on_answer(pending: PendingFrame, outcome: FrameOutcome) -> None:
             self._answer(reply, pending.camera_id, pending.sequence, outcome, pending.received_at)
 
+        size = len(image) if isinstance(image, bytes) else len(image.pixels)
         self.dispatcher.submit(
-            PendingFrame(frame.camera_id, frame.sequence, load_image, received_at, on_answer, stream)
+            PendingFrame(camera_id, frame.sequence, load_image, received_at, on_answer, stream, size=size)
         )
+
+    async def _refuse_malformed(self, request: object, context: grpc.aio.ServicerContext) -> None:
+        if isinstance(request, MalformedMessage):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a valid {SERVICE} request: {request.error}")
 
     async def GetStats(
         self, request: anpr_pb2.GetStatsRequest, context: grpc.aio.ServicerContext
     ) -> anpr_pb2.GetStatsResponse:
+        await self.access.authorise(context, Rpc.GET_STATS)
+        await self._refuse_malformed(request, context)
         now = time.monotonic()
-        wanted = set(request.camera_ids)
+        wanted = set(request.camera_ids) or None
         depths = self.dispatcher.scheduler.queue_depths()
         cameras = [
             anpr_pb2.CameraStats(
@@ -121,8 +207,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                 queued=depths.get(camera_id, 0),
                 last_latency_ms=stats.last_latency_ms,
             )
-            for camera_id, stats in self.cameras.snapshot().items()
-            if not wanted or camera_id in wanted
+            for camera_id, stats in self.cameras.snapshot(wanted).items()
         ]
         return anpr_pb2.GetStatsResponse(
             cameras=cameras,
@@ -131,16 +216,40 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             active_streams=len(self._readers),
         )
 
+    def _check(self, frame: object, grant: Grant, read: int) -> anpr_pb2.Frame:
+        """The frame, or StreamEnded when the stream must stop at it (`read` messages read before it)."""
+        if isinstance(frame, MalformedMessage):
+            raise StreamEnded(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"message {read + 1} of this stream is not a valid anpr.v1.Frame ({frame.error}); the {read} "
+                "before it were read and answered, it and every later message were not read",
+            )
+        assert isinstance(frame, anpr_pb2.Frame)
+        if frame.camera_id and not grant.permits_camera(frame.camera_id):
+            raise StreamEnded(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"identity {grant.identity!r} may not submit frames for camera {frame.camera_id[:128]!r}; message "
+                f"{read + 1} and every later one were not read ({read} read and answered)",
+            )
+        return frame
+
     async def StreamFrames(
-        self, request_iterator: AsyncIterator[anpr_pb2.Frame], context: grpc.aio.ServicerContext
+        self, request_iterator: AsyncIterator[object], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[anpr_pb2.FrameResult]:
+        grant = await self.access.authorise(context, Rpc.STREAM_FRAMES)
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "not ready or draining")
+        if len(self._readers) >= self.max_streams:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"this server takes at most {self.max_streams} streams"
+            )
         # Bounded by `slots`: one result per unanswered frame; None marks the end of the client's input.
         results: asyncio.Queue[anpr_pb2.FrameResult | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self.max_unanswered_per_stream)
         stream = object()
         unanswered = 0
+        read_count = 0
+        ended: StreamEnded | None = None
 
         def reply(result: anpr_pb2.FrameResult) -> None:
             results.put_nowait(result)
@@ -148,7 +257,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         half_closed = False
 
         async def read() -> None:
-            nonlocal unanswered, half_closed
+            nonlocal unanswered, half_closed, read_count, ended
             frames = aiter(request_iterator)
             try:
                 while True:
@@ -157,10 +266,14 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                     # Cancellation (draining) lands on an await where no frame is half-accepted.
                     await slots.acquire()
                     try:
-                        frame = await anext(frames)
+                        frame = self._check(await anext(frames), grant, read_count)
                     except StopAsyncIteration:
                         half_closed = True
                         return
+                    except StreamEnded as stop:
+                        ended = stop
+                        return
+                    read_count += 1
                     unanswered += 1
                     self._intake(frame, reply, stream)
             finally:
@@ -186,6 +299,9 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             if unanswered:  # the client went away: its waiting frames need no model time
                 dropped = self.dispatcher.cancel_stream(stream)
                 log.info("stream closed with %d frames unanswered (%d dropped from queues)", unanswered, dropped)
+        if ended is not None:
+            log.warning("stream ended early with %s after %d messages", ended.code.name, read_count)
+            await context.abort(ended.code, ended.details)
         if not half_closed and self.draining:
             # Drained while the client was still sending: say so, so it resends elsewhere what it
             # sent after the last result it got.
@@ -194,8 +310,16 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
     async def Recognize(
         self, request: anpr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext
     ) -> anpr_pb2.RecognizeResponse:
+        grant = await self.access.authorise(context, Rpc.RECOGNIZE)
+        await self._refuse_malformed(request, context)
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "not ready or draining")
+        camera_id = request.frame.camera_id
+        if camera_id and not grant.permits_camera(camera_id):
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"identity {grant.identity!r} may not submit frames for camera {camera_id[:128]!r}",
+            )
         answered: asyncio.Future[anpr_pb2.FrameResult] = asyncio.get_running_loop().create_future()
         stream = object()
 

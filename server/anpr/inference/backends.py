@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Any, Literal
 
 from anpr.inference.backend import NullBackend, PlateBackend
 from anpr.inference.onnxruntime_models import OnnxRuntimeBackend
@@ -23,6 +23,7 @@ async def open_backend(
     triton_url: str | None = None,
     triton_exit_timeout_s: int = 5,
     triton_timeout_s: float = 10.0,
+    triton_client_arguments: dict[str, Any] | None = None,
 ) -> tuple[PlateBackend, LocalTriton | None]:
     """Creates and starts a backend; for `triton` without a URL, starts and supervises a local Triton
     on the pipeline's model repository first. Readiness is the caller's to wait for."""
@@ -37,7 +38,12 @@ async def open_backend(
             local = LocalTriton(pipeline.model_repository, triton_exit_timeout_s)
             await local.start()
             triton_url = local.url
-        backend = TritonBackend(triton_url, pipeline, timeout_s=triton_timeout_s)
+        backend = TritonBackend(
+            triton_url,
+            pipeline,
+            timeout_s=triton_timeout_s,
+            client_arguments=None if local else triton_client_arguments,  # a local Triton is on loopback
+        )
     try:
         await backend.start()
     except BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import tritonclient.grpc.aio as triton
@@ -32,29 +33,42 @@ class TritonBackend:
 
     name = "triton"
 
-    def __init__(self, url: str, settings: PipelineSettings, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        settings: PipelineSettings,
+        timeout_s: float = 10.0,
+        ready_timeout_s: float = 1.0,
+        client_arguments: dict[str, Any] | None = None,
+    ) -> None:
         self.url = url
         self._settings = settings
         self._timeout_s = timeout_s
+        self._ready_timeout_s = ready_timeout_s
+        self._client_arguments = client_arguments or {}
         self._client: triton.InferenceServerClient | None = None
         self._max_batch = {spec.name: 1 for spec in MODELS}
 
     async def start(self) -> None:
-        self._client = triton.InferenceServerClient(self.url)
+        self._client = triton.InferenceServerClient(self.url, **self._client_arguments)
 
     async def ready(self) -> bool:
         """True when Triton answers and both model versions are loaded; reads their batch limits. A model
-        whose config breaks the contract (float32 pixels: an export older than it) is never ready."""
+        whose config breaks the contract (float32 pixels: an export older than it) is never ready.
+        Every call has a deadline: a frozen Triton (SIGSTOP, a hung node) is not ready, not a hang."""
         if self._client is None:
             return False
+        deadline = self._ready_timeout_s
         try:
-            if not await self._client.is_server_ready():
+            if not await self._client.is_server_ready(client_timeout=deadline):
                 return False
             for spec in MODELS:
                 version = str(self._settings.version(spec))
-                if not await self._client.is_model_ready(spec.name, version):
+                if not await self._client.is_model_ready(spec.name, version, client_timeout=deadline):
                     return False
-                config = (await self._client.get_model_config(spec.name, version, as_json=True))["config"]
+                config = (
+                    await self._client.get_model_config(spec.name, version, as_json=True, client_timeout=deadline)
+                )["config"]
                 self._max_batch[spec.name] = max(1, int(config.get("max_batch_size", 1)))
                 mismatch = contract_mismatch(spec, config)
                 if mismatch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from anpr.domain import FrameStatus
@@ -20,35 +21,32 @@ class CameraStats:
 
 
 class CameraStatsBook:
-    """Bounded: cameras silent for `forget_after_s` are forgotten when space is needed."""
+    """Bounded at `max_cameras`: a new camera beyond it evicts the one silent longest, in O(1) (the
+    book is kept in order of last frame received). Camera ids are checked before they get here, so an
+    entry is at most `max_camera_id_length` characters plus its counters."""
 
-    def __init__(self, max_cameras: int = 20000, forget_after_s: float = 3600.0) -> None:
+    def __init__(self, max_cameras: int = 20000) -> None:
         self.max_cameras = max_cameras
-        self.forget_after_s = forget_after_s
-        self._cameras: dict[str, CameraStats] = {}
+        self._cameras: OrderedDict[str, CameraStats] = OrderedDict()
 
     def _get(self, camera_id: str) -> CameraStats:
         stats = self._cameras.get(camera_id)
         if stats is None:
             if len(self._cameras) >= self.max_cameras:
-                self._forget_silent()
+                self._cameras.popitem(last=False)  # the longest silent
             stats = self._cameras[camera_id] = CameraStats()
         return stats
-
-    def _forget_silent(self) -> None:
-        cutoff = time.monotonic() - self.forget_after_s
-        for camera_id in [c for c, s in self._cameras.items() if s.last_frame_at < cutoff]:
-            del self._cameras[camera_id]
-        while len(self._cameras) >= self.max_cameras:  # all recent: forget the longest silent
-            del self._cameras[min(self._cameras, key=lambda c: self._cameras[c].last_frame_at)]
 
     def received(self, camera_id: str) -> None:
         stats = self._get(camera_id)
         stats.received += 1
         stats.last_frame_at = time.monotonic()
+        self._cameras.move_to_end(camera_id)
 
     def answered(self, camera_id: str, status: FrameStatus, total_ms: float) -> None:
-        stats = self._get(camera_id)
+        stats = self._cameras.get(camera_id)
+        if stats is None:  # evicted since its frame came in
+            return
         if status is FrameStatus.PROCESSED:
             stats.processed += 1
             stats.last_latency_ms = total_ms
@@ -60,8 +58,19 @@ class CameraStatsBook:
             stats.dropped += 1
 
     def active(self, within_s: float = 60.0) -> int:
+        """Cameras heard from in the last `within_s` seconds: the newest end of the book."""
         cutoff = time.monotonic() - within_s
-        return sum(1 for s in self._cameras.values() if s.last_frame_at >= cutoff)
+        count = 0
+        for stats in reversed(self._cameras.values()):
+            if stats.last_frame_at < cutoff:
+                break
+            count += 1
+        return count
 
-    def snapshot(self) -> dict[str, CameraStats]:
-        return {camera: CameraStats(**vars(stats)) for camera, stats in sorted(self._cameras.items())}
+    def snapshot(self, camera_ids: set[str] | None = None) -> dict[str, CameraStats]:
+        """Copies of the stats of `camera_ids` (every camera when None), by camera id."""
+        if camera_ids is None:
+            chosen = self._cameras.items()
+        else:
+            chosen = ((c, self._cameras[c]) for c in camera_ids if c in self._cameras)  # type: ignore[assignment]
+        return {camera: CameraStats(**vars(stats)) for camera, stats in sorted(chosen)}

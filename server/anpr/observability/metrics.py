@@ -7,6 +7,7 @@ or plate text (2,300+ series, and personal data). Per-camera detail is in `Camer
 
 from __future__ import annotations
 
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
@@ -89,9 +90,10 @@ class ServerMetrics:
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
-    def serve(self, host: str, port: int) -> int:
-        """Serves /metrics over HTTP on a thread; returns the port (0 picks a free one)."""
-        http, _thread = start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, host: str, port: int, tls: dict[str, Any] | None = None) -> int:
+        """Serves /metrics over HTTP (HTTPS with `tls`: start_http_server's certificate arguments) on a
+        thread; returns the port (0 picks a free one)."""
+        http, _thread = start_http_server(port, addr=host, registry=self.registry, **(tls or {}))
         self._http = http
         return int(http.server_port)
 

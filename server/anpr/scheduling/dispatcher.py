@@ -21,8 +21,10 @@ import numpy as np
 from anpr.contract import ModelVersion
 from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame, Reason
 from anpr.inference.backend import PlateBackend
+from anpr.inference.circuit_breaker import CircuitBreaker
 from anpr.inference.pipeline import PipelineSettings, run_batch
 from anpr.observability.metrics import ServerMetrics
+from anpr.observability.rate_limited import RateLimitedLog
 from anpr.scheduling.scheduler import DropReason, FrameScheduler, QueuedFrame, SchedulerPolicy
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class PendingFrame:
     received_at: float
     on_answer: Callable[[PendingFrame, FrameOutcome], None]
     stream: object = None  # identifies the client stream, to drop its frames if it goes away
+    size: int = 0  # bytes of its (still encoded) image while it waits
     answered: bool = False
     queue_ms: float = 0.0  # filled in as the frame moves on, so any answer carries them
     decode_ms: float = 0.0
@@ -127,7 +130,9 @@ class BatchDispatcher:
         self.backend = backend
         self.pipeline = pipeline
         self.scheduler = FrameScheduler(policy, self._on_drop)
-        self._models = MeasuredBackend(backend, metrics)
+        self.breaker = CircuitBreaker(backend)
+        self._models = MeasuredBackend(self.breaker, metrics)
+        self._failure_log = RateLimitedLog(log, logging.WARNING, "batches failed")
         self._slots = asyncio.Semaphore(max_batches_in_flight)
         self._executor = ThreadPoolExecutor(cpu_threads, thread_name_prefix="pipeline")
         self._in_flight: dict[asyncio.Task[None], list[PendingFrame]] = {}  # batch task -> its frames
@@ -142,7 +147,7 @@ class BatchDispatcher:
         self._loop_task = asyncio.create_task(self._run(), name="batch-dispatcher")
 
     def submit(self, frame: PendingFrame) -> None:
-        self.scheduler.submit(QueuedFrame(frame.camera_id, frame))
+        self.scheduler.submit(QueuedFrame(frame.camera_id, frame, frame.size))
 
     def cancel_stream(self, stream: object) -> int:
         """Drops the waiting frames of a stream whose client went away."""
@@ -210,7 +215,7 @@ class BatchDispatcher:
             started = time.monotonic()
             reads = await run_batch(self._models, images, self.pipeline, self._executor)
         except Exception as error:  # a backend fault fails this batch, never the server
-            log.warning("batch of %d frames failed: %s", len(frames), error)
+            self._failure_log.event("batch of %d frames failed: %s", len(frames), error)
             for frame in frames:
                 frame.fail(Reason.INFERENCE_FAILED, f"inference failed: {error}")
             return

@@ -4,8 +4,9 @@ Policies (docs/DESIGN.md, "Live video semantics"):
 - each camera has a queue of at most `camera_queue_depth` frames; a new frame arriving at a full
   queue evicts that camera's oldest frame, answered DROPPED_STALE (freshest frames win);
 - a frame that has waited longer than `max_frame_age_ms` when its turn comes is DROPPED_STALE;
-- at most `max_queued_frames` frames wait in total; beyond that the oldest frame of the camera with
-  the longest queue is answered DROPPED_OVERLOAD (the busiest camera pays first);
+- at most `max_queued_frames` frames, and `max_queued_bytes` of their encoded images, wait in total;
+  beyond either the oldest frame of the camera with the longest queue is answered DROPPED_OVERLOAD
+  (the busiest camera pays first);
 - batches take one frame per camera per round, continuing round-robin from where the last batch
   stopped, up to `max_batch` frames, waiting at most `max_wait_ms` for a batch to fill.
 
@@ -37,6 +38,7 @@ class SchedulerPolicy(BaseModel):
     max_wait_ms: float = Field(5.0, ge=0, description="how long a partial batch waits for more frames")
     camera_queue_depth: int = Field(2, ge=1, description="frames waiting per camera before the oldest is dropped")
     max_queued_frames: int = Field(2048, ge=1, description="frames waiting across all cameras")
+    max_queued_bytes: int = Field(256 * 1024 * 1024, ge=1, description="image bytes waiting across all cameras")
     max_frame_age_ms: float = Field(1000.0, gt=0, description="older frames are dropped when their turn comes")
 
 
@@ -61,6 +63,7 @@ class QueuedFrame:
 
     camera_id: str
     payload: Any
+    size: int = 0  # bytes it holds (its encoded image), counted against max_queued_bytes
     enqueued_at: float = field(default_factory=time.monotonic)
 
 
@@ -78,6 +81,7 @@ class FrameScheduler:
         self._clock = clock
         self._queues: OrderedDict[str, deque[QueuedFrame]] = OrderedDict()  # order = round-robin order
         self._queued = 0
+        self._queued_bytes = 0
         self._arrived = asyncio.Event()
         self._closed = False
 
@@ -85,6 +89,11 @@ class FrameScheduler:
     def queued(self) -> int:
         """Frames waiting across all cameras."""
         return self._queued
+
+    @property
+    def queued_bytes(self) -> int:
+        """Image bytes of the frames waiting."""
+        return self._queued_bytes
 
     def queue_depths(self) -> dict[str, int]:
         return {camera: len(queue) for camera, queue in self._queues.items()}
@@ -103,7 +112,8 @@ class FrameScheduler:
             queue = self._queues.setdefault(frame.camera_id, deque())
         queue.append(frame)
         self._queued += 1
-        while self._queued > self.policy.max_queued_frames:
+        self._queued_bytes += frame.size
+        while self._queued > self.policy.max_queued_frames or self._queued_bytes > self.policy.max_queued_bytes:
             busiest = max(self._queues, key=lambda camera: len(self._queues[camera]))
             self._drop_oldest(busiest, DropReason.OVERLOAD)
         self._arrived.set()
@@ -112,6 +122,7 @@ class FrameScheduler:
         queue = self._queues[camera_id]
         dropped = queue.popleft()
         self._queued -= 1
+        self._queued_bytes -= dropped.size
         if not queue:
             del self._queues[camera_id]
         self._on_drop(dropped, reason)
@@ -124,6 +135,7 @@ class FrameScheduler:
             camera_id, queue = next(iter(self._queues.items()))
             frame = queue.popleft()
             self._queued -= 1
+            self._queued_bytes -= frame.size
             # The camera goes to the back of the round; an emptied camera leaves it.
             del self._queues[camera_id]
             if queue:
@@ -171,6 +183,7 @@ class FrameScheduler:
             for frame in queue:
                 if predicate(frame):
                     removed += 1
+                    self._queued_bytes -= frame.size
                     self._on_drop(frame, reason)
             self._queued -= len(queue) - len(keep)
             if keep:
