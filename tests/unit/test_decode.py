@@ -123,7 +123,8 @@ def test_the_header_check_reads_a_bounded_number_of_jpeg_segments() -> None:
 
 
 def test_a_png_header_is_read_from_its_first_chunk_whatever_follows() -> None:
-    """A PNG of 700,000 unknown chunks took PIL 4.9 s to open (690,000 fit the 8 MiB limit); its size is in the first chunk."""
+    """A PNG of 700,000 unknown chunks took PIL 4.9 s to open (690,000 fit the 8 MiB limit); its size
+    is in the first chunk."""
     png = cv2.imencode(".png", np.zeros((40, 60), np.uint8))[1].tobytes()
     chunk = (0).to_bytes(4, "big") + b"abCd" + zlib.crc32(b"abCd").to_bytes(4, "big")
     many = png[:33] + chunk * 690_000 + png[33:]
