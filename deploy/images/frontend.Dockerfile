@@ -20,6 +20,6 @@ RUN pip install --no-cache-dir --no-index /wheels/*.whl \
     && rm -rf /wheels \
     && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin anpr
 USER 10001
-EXPOSE 50051 9464
+EXPOSE 50051 50052 9464
 ENTRYPOINT ["anpr"]
-CMD ["serve", "--config", "/etc/anpr/anpr.toml"]
+CMD ["serve", "--config", "/etc/anpr/config/anpr.toml"]

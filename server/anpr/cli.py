@@ -61,15 +61,29 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _channel(args: argparse.Namespace):  # -> grpc.Channel
+    """A channel to `--address`: TLS when `--tls-ca` is given, with a client certificate if asked."""
+    import grpc
+
+    options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    if args.tls_ca is None:
+        return grpc.insecure_channel(args.address, options=options)
+    key = args.tls_key.read_bytes() if args.tls_key else None
+    chain = args.tls_cert.read_bytes() if args.tls_cert else None
+    credentials = grpc.ssl_channel_credentials(args.tls_ca.read_bytes(), key, chain)
+    return grpc.secure_channel(args.address, credentials, options=options)
+
+
 def _stats(args: argparse.Namespace) -> int:
     import grpc
 
     from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
 
-    with grpc.insecure_channel(args.address) as channel:
+    metadata = (("authorization", f"Bearer {args.token_file.read_text().strip()}"),) if args.token_file else None
+    with _channel(args) as channel:
         try:
             stats = anpr_pb2_grpc.PlateRecognitionStub(channel).GetStats(
-                anpr_pb2.GetStatsRequest(camera_ids=args.camera), timeout=10
+                anpr_pb2.GetStatsRequest(camera_ids=args.camera), timeout=10, metadata=metadata
             )
         except grpc.RpcError as error:
             print(f"error: {args.address}: {error.code().name} {error.details()}", file=sys.stderr)
@@ -126,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="per-camera counters of a running server (GetStats)")
     stats.add_argument("--address", default="127.0.0.1:50051")
     stats.add_argument("--camera", action="append", default=[], help="only this camera (repeatable)")
+    stats.add_argument("--tls-ca", type=Path, help="CA of the server's certificate: connect over TLS")
+    stats.add_argument("--tls-cert", type=Path, help="client certificate (mutual TLS)")
+    stats.add_argument("--tls-key", type=Path, help="its private key")
+    stats.add_argument("--token-file", type=Path, help="file holding a bearer token (never on the command line)")
     stats.set_defaults(handler=_stats)
 
     bench = commands.add_parser("bench", help="benchmarks (results in benchmarks/results/)")

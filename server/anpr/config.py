@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     triton_exit_timeout_s: int = Field(5, ge=1, description="a local Triton's --exit-timeout-secs")
     triton_ready_timeout_s: float = Field(120.0, gt=0, description="how long the demo waits for the models")
     triton_timeout_s: float = Field(5.0, gt=0, description="deadline of one inference call to Triton")
-    max_streams: int = Field(200, ge=1, description="open StreamFrames calls; more are RESOURCE_EXHAUSTED")
+    max_streams: int = Field(100, ge=1, description="open StreamFrames calls; more are RESOURCE_EXHAUSTED")
     max_concurrent_streams_per_connection: int = Field(100, ge=1, description="HTTP/2 streams one connection may open")
     max_camera_id_length: int = Field(128, ge=1, le=1024, description="longer camera ids are INVALID")
     max_batches_in_flight: int = Field(2, ge=1, description="detector batches being processed at once")

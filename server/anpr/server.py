@@ -9,10 +9,11 @@ the end the rest are answered DROPPED_OVERLOAD too -> streams stop reading, flus
 and end (UNAVAILABLE if the client had not half-closed) -> gRPC server stops -> backend closes ->
 local Triton stops.
 
-Memory has a stated bound (SECURITY.md): gRPC holds at most one message of up to
-`decode.largest_message_bytes` plus a 64 KiB flow-control window per open stream (at most
-`max_streams`; BDP probing, which grows windows without limit, is off), and the scheduler at most
-`scheduler.max_queued_bytes` of images.
+Memory has a stated bound beyond the process's baseline (`memory_bound_bytes`, SECURITY.md): per
+open stream (at most `max_streams`) a 64 KiB flow-control window and one message being read, held
+twice while it is parsed; the scheduler's `max_queued_bytes` of waiting images; and the batches in
+flight, each frame with its encoded and its decoded image. BDP probing, which grew windows until 100
+fast writers took 5.6 GB, is off.
 """
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ def transport_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.http2.lookahead_bytes", FLOW_CONTROL_WINDOW),
         ("grpc.max_metadata_size", 16 * 1024),
     ]
+
+
+def memory_bound_bytes(settings: Settings) -> int:
+    """The most the server holds for its clients beyond its baseline (the models and libraries)."""
+    message = settings.decode.largest_message_bytes
+    in_flight = settings.max_batches_in_flight * settings.scheduler.max_batch
+    return (
+        settings.max_streams * (2 * message + FLOW_CONTROL_WINDOW)
+        + settings.scheduler.max_queued_bytes
+        + in_flight * (message + settings.decode.max_pixels)
+    )
 
 
 class AuthorisedReflection(reflection.aio.ReflectionServicer):  # type: ignore[name-defined,misc]
@@ -146,6 +158,7 @@ class AnprServer:
         self.metrics.set_models(self.backend.name, self.backend.model_versions())
         self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port, metrics_tls_arguments(s.security))
         self._gauges = asyncio.create_task(self._update_gauges(), name="gauges")
+        log.info("memory held for clients is bounded at %.0f MiB", memory_bound_bytes(s) / 2**20)
         log.info(
             "anpr.v1 listening on %s:%d (%s, backend %s, metrics on %s:%d/metrics)",
             s.host,

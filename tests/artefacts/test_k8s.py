@@ -187,3 +187,66 @@ def test_sizing_uses_the_manifests_autoscaling_and_gpu_prod_can_reach_the_planne
     assert frontend["maxReplicas"] >= needed["frontend_pods"]
     if needed["gpus"] is not None:
         assert triton["maxReplicas"] >= needed["gpus"]
+
+
+def _front_end_settings(docs: list[dict], tmp_path: Path):
+    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap" and "anpr.toml" in d.get("data", {})]
+    config = tmp_path / "anpr.toml"
+    config.write_text(config_map["data"]["anpr.toml"])
+    return load_settings(config)
+
+
+def _quantity_bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    return int(quantity[:-2]) * units[quantity[-2:]] if quantity[-2:] in units else int(quantity)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingest_is_mutual_tls_and_the_triton_hop_is_tls_from_mounted_secrets(overlay: str, tmp_path: Path) -> None:
+    docs = render(overlay)
+    settings = _front_end_settings(docs, tmp_path)
+    security = settings.security
+    assert security.tls and security.client_ca_file and security.client_cert_required and security.policy_file
+    assert security.triton_ca_file and security.triton_cert_file and settings.triton_url
+    issued = {d["spec"]["secretName"] for d in docs if d["kind"] == "Certificate"}
+    operators_own = {"anpr-ingest-ca"}  # the ingest clients' CA: referenced, documented in certificates.yaml
+    pods = dict(pod_specs(docs))
+    for deployment, files in (
+        ("anpr-frontend", [p for p in security.model_dump().values() if isinstance(p, Path)]),
+        ("triton", []),
+    ):
+        spec = pods[deployment]["spec"]
+        (container,) = spec["containers"]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+        if deployment == "triton":
+            args = container["args"]
+            assert "--grpc-use-ssl-mutual=true" in args
+            files = [Path(a.split("=", 1)[1]) for a in args if a.startswith(("--grpc-server-", "--grpc-root-cert"))]
+            assert len(files) == 3
+        for path in files:
+            (volume,) = [volume for mount, volume in mounts.items() if str(path).startswith(mount + "/")]
+            secret = volume.get("secret", {}).get("secretName")
+            assert secret in issued | operators_own or "configMap" in volume, (deployment, path, volume)
+    frontend = pods["anpr-frontend"]["spec"]["containers"][0]
+    assert frontend["readinessProbe"]["grpc"]["port"] == settings.health_port  # probes cannot do TLS
+    assert frontend["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    monitor = next(d for d in docs if d["kind"] == "ServiceMonitor" and d["metadata"]["name"] == "anpr-frontend")
+    assert monitor["spec"]["endpoints"][0]["scheme"] == "https"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_front_ends_memory_bound_fits_their_pod_limit(overlay: str, tmp_path: Path) -> None:
+    """SECURITY.md's bound for the shipped limits, plus room for the process itself (134 MiB measured
+    with no models; 512 MiB allowed), stays under the pod's memory limit: no OOM kill under attack."""
+    from anpr.server import memory_bound_bytes
+
+    docs = render(overlay)
+    bound = memory_bound_bytes(_front_end_settings(docs, tmp_path))
+    limit = _quantity_bytes(
+        dict(pod_specs(docs))["anpr-frontend"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+    )
+    print(
+        f"{overlay}: front-end memory bound {bound / 2**20:.0f} MiB + 512 MiB baseline, limit {limit / 2**20:.0f} MiB"
+    )
+    assert bound + 512 * 2**20 <= limit

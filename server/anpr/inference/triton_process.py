@@ -142,7 +142,7 @@ class LocalTriton:
         first = (await self._guard.stdout.readline()).decode(errors="replace")
         self.pid = int(first.split()[-1]) if first.startswith("tritonserver pid ") else None
         self._log_reader = asyncio.create_task(self._read_logs(self._guard), name="triton-logs")
-        log.info("started tritonserver pid %s (gRPC %s)", self.pid, self.url)
+        log.info("started tritonserver pid %s (gRPC %s, work folder %s)", self.pid, self.url, self._workdir)
 
     async def _read_logs(self, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None
