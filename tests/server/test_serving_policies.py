@@ -71,8 +71,15 @@ def test_drain_answers_every_frame_read_before_the_stream_ends(camera_frames) ->
             yield frame(f"cam-{k % 3}", k, camera_frames[k % len(camera_frames)].jpeg)
         release.wait(30)  # keep the stream open: the client has not half-closed when the drain starts
 
+    async def received() -> int:
+        return sum(stats.received for stats in server.server.cameras.snapshot().values())
+
     call = server.stub.StreamFrames(frames(), timeout=120)
     first = next(call)
+    deadline = time.monotonic() + 60  # every frame read before the drain starts (a busy machine is slow)
+    while server.call(received()) < sent:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     stopping = server.submit(server.server.stop())
     results, code = collect(call)
     release.set()

@@ -93,7 +93,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         cameras: CameraStatsBook,
         access: AccessControl,
         max_camera_id_length: int = 128,
-        max_streams: int = 1000,
+        max_streams: int = 100,
     ) -> None:
         self.dispatcher = dispatcher
         self.metrics = metrics

@@ -53,15 +53,18 @@ def main(argv: list[str]) -> int:
     print(f"tritonserver pid {server.pid}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: server.send_signal(signal.SIGTERM))
 
-    def orphaned() -> None:
-        sys.stdin.buffer.read()  # returns at end of file: anpr serve is gone
-        _clean_up(server.pid, shm_prefix)
-        shutil.rmtree(workdir, ignore_errors=True)
-        os._exit(1)
+    orphaned = threading.Event()
 
-    threading.Thread(target=orphaned, daemon=True).start()
+    def watch_parent() -> None:
+        sys.stdin.buffer.read()  # returns at end of file: anpr serve is gone
+        orphaned.set()
+        _clean_up(server.pid, shm_prefix)  # tritonserver exits: the main thread goes on below
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     code = server.wait()
     _clean_up(server.pid, shm_prefix)
+    if orphaned.is_set():  # nobody else will remove the work folder
+        shutil.rmtree(workdir, ignore_errors=True)
     return code if code >= 0 else 128 - code
 
 

@@ -124,7 +124,11 @@ class LocalTriton:
     async def start(self) -> None:
         """Starts the process (not waiting for readiness) and the watcher that restarts it."""
         self._stopping = False
-        await self._spawn()
+        try:
+            await self._spawn()
+        except BaseException:  # e.g. no tritonserver installed: leave no work folder behind
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            raise
         self._watcher = asyncio.create_task(self._watch(), name="triton-watcher")
 
     async def _spawn(self) -> None:
