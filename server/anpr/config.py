@@ -20,6 +20,9 @@ from anpr.inference.pipeline import PipelineSettings
 from anpr.ingest.decode import DecodeLimits
 from anpr.scheduling.scheduler import SchedulerPolicy
 from anpr.security import SecuritySettings
+from anpr.vehicles.hotlist import HotlistSettings
+from anpr.vehicles.passes import PassSettings
+from anpr.vehicles.service import EventSettings
 
 
 class Settings(BaseSettings):
@@ -53,6 +56,9 @@ class Settings(BaseSettings):
     scheduler: SchedulerPolicy = SchedulerPolicy()
     decode: DecodeLimits = DecodeLimits()
     security: SecuritySettings = SecuritySettings()
+    passes: PassSettings = PassSettings()
+    hotlist: HotlistSettings = HotlistSettings()
+    events: EventSettings = EventSettings()
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

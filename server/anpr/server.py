@@ -5,9 +5,10 @@ health NOT_SERVING; a plaintext health-only port for probes when configured) -> 
 flips health to SERVING once both models answer.
 Stop (SIGTERM/SIGINT): health NOT_SERVING and new calls refused -> queued frames are processed
 for up to `shutdown_grace_s` while frames still arriving are answered DROPPED_OVERLOAD at once; at
-the end the rest are answered DROPPED_OVERLOAD too -> streams stop reading, flush their last results
-and end (UNAVAILABLE if the client had not half-closed) -> gRPC server stops -> backend closes ->
-local Triton stops.
+the end the rest are answered DROPPED_OVERLOAD too -> open passes close into capture records, event
+subscribers get what is queued and end -> streams stop reading, flush their last results and end
+(UNAVAILABLE if the client had not half-closed) -> gRPC server stops -> backend closes -> local
+Triton stops. SIGHUP reloads the hotlist.
 
 Memory has a stated bound beyond the process's baseline (`memory_bound_bytes`, SECURITY.md): per
 open stream (at most `max_streams`) a 64 KiB flow-control window and one message being read, held
@@ -38,6 +39,7 @@ from anpr.observability import CameraStatsBook, ServerMetrics
 from anpr.scheduling.dispatcher import BatchDispatcher
 from anpr.security import AccessControl, Rpc
 from anpr.security.credentials import ReloadingServerCredentials, metrics_tls_arguments, triton_client_arguments
+from anpr.vehicles.service import VehicleEvents
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ class AnprServer:
         self.local_triton: LocalTriton | None = None
         self.backend: PlateBackend | None = None
         self.dispatcher: BatchDispatcher | None = None
+        self.vehicles: VehicleEvents | None = None
         self.servicer: PlateRecognitionServicer | None = None
         self.health = health.aio.HealthServicer()
         self.metrics = ServerMetrics()
@@ -117,8 +120,24 @@ class AnprServer:
             s.triton_timeout_s,
             triton_client_arguments(s.security),
         )
+        if s.passes.enabled:
+            self.vehicles = VehicleEvents(
+                s.passes,
+                s.hotlist,
+                s.events,
+                self.metrics,
+                self.backend.model_versions,
+                quiet_slack_s=s.scheduler.max_frame_age_ms / 1000,  # frames of a camera may still be queued
+            )
+            await self.vehicles.start()  # a hotlist file that cannot be used fails start-up, with its line
         self.dispatcher = BatchDispatcher(
-            self.backend, s.pipeline, s.scheduler, s.max_batches_in_flight, s.worker_threads, self.metrics
+            self.backend,
+            s.pipeline,
+            s.scheduler,
+            s.max_batches_in_flight,
+            s.worker_threads,
+            self.metrics,
+            observer=self.vehicles,
         )
         self.dispatcher.start()
         self.access.start()
@@ -131,6 +150,7 @@ class AnprServer:
             self.access,
             s.max_camera_id_length,
             s.max_streams,
+            self.vehicles,
         )
         self._grpc = grpc.aio.server(options=transport_options(s))
         add_to_server(self.servicer, self._grpc)
@@ -216,6 +236,9 @@ class AnprServer:
             self.servicer.accepting = False
         if self.dispatcher:
             await self.dispatcher.drain(self.settings.shutdown_grace_s)
+        if self.vehicles:
+            await self.vehicles.stop()  # the passes still open become capture records
+            self.vehicles.hub.close()  # subscribers deliver what they hold, then end
         if self.servicer:
             self.servicer.stop_reading()
         if self._grpc:
@@ -240,6 +263,8 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await server.start()
+        if server.vehicles is not None:
+            loop.add_signal_handler(signal.SIGHUP, server.vehicles.reload_hotlist)
         await stop.wait()
         log.info("signal received: draining (grace %.1f s)", settings.shutdown_grace_s)
     finally:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from anpr.api.v1 import anpr_pb2
 from anpr.contract import ModelVersion
 from anpr.domain import FrameImage, FrameOutcome, PixelFormat, PlateRead, RawPixels
+from anpr.vehicles.records import CaptureRecord, HotlistHit
 
 PIXEL_FORMATS = {anpr_pb2.PIXEL_FORMAT_GRAY8: PixelFormat.GRAY8, anpr_pb2.PIXEL_FORMAT_RGB8: PixelFormat.RGB8}
 
@@ -20,6 +23,60 @@ def frame_image(frame: anpr_pb2.Frame) -> FrameImage | None:
         raw = frame.raw
         return RawPixels(raw.pixels, raw.width, raw.height, PIXEL_FORMATS.get(raw.format))
     return None
+
+
+def captured_at(frame: anpr_pb2.Frame) -> float | None:
+    """The frame's capture time in Unix seconds, or None when it carries none."""
+    return frame.captured_at.ToNanoseconds() / 1e9 if frame.HasField("captured_at") else None
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+def _versions(model_versions: tuple[ModelVersion, ModelVersion]) -> anpr_pb2.ModelVersions:
+    detector, recogniser = model_versions
+    return anpr_pb2.ModelVersions(detector=str(detector), recogniser=str(recogniser))
+
+
+def capture_record_message(record: CaptureRecord, with_images: bool) -> anpr_pb2.VehicleEvent:
+    return anpr_pb2.VehicleEvent(
+        capture=anpr_pb2.CaptureRecord(
+            pass_id=record.pass_id,
+            camera_id=record.camera_id,
+            text=record.text,
+            confidence=record.confidence,
+            plate_format=record.plate_format or "",
+            first_seen=_timestamp(record.first_seen),
+            last_seen=_timestamp(record.last_seen),
+            frames=record.frames,
+            best_sequence=record.best_sequence,
+            direction=anpr_pb2.Direction.Value(f"DIRECTION_{record.direction.name}"),
+            model_versions=_versions(record.model_versions),
+            plate_patch=(record.plate_patch or b"") if with_images else b"",
+            overview=(record.overview or b"") if with_images else b"",
+        )
+    )
+
+
+def hotlist_hit_message(hit: HotlistHit, with_images: bool) -> anpr_pb2.VehicleEvent:
+    entry = hit.entry
+    return anpr_pb2.VehicleEvent(
+        hit=anpr_pb2.HotlistHit(
+            pass_id=hit.pass_id,
+            camera_id=hit.camera_id,
+            sequence=hit.sequence,
+            entry=anpr_pb2.HotlistEntry(
+                plate=entry.plate, category=entry.category, priority=entry.priority, note=entry.note
+            ),
+            match=anpr_pb2.MatchKind.Value(f"MATCH_{hit.kind.name}"),
+            read=plate_read_message(hit.read),
+            captured_at=_timestamp(hit.captured_at),
+            plate_patch=(hit.plate_patch or b"") if with_images else b"",
+        )
+    )
 
 
 def plate_read_message(read: PlateRead) -> anpr_pb2.PlateRead:
@@ -42,14 +99,13 @@ def frame_result(
     received_at: float,
     model_versions: tuple[ModelVersion, ModelVersion],
 ) -> anpr_pb2.FrameResult:
-    detector, recogniser = model_versions
     return anpr_pb2.FrameResult(
         camera_id=camera_id,
         sequence=sequence,
         status=anpr_pb2.FrameStatus.Value(outcome.status.name),
         reason=outcome.reason,
         reads=[plate_read_message(read) for read in outcome.reads],
-        model_versions=anpr_pb2.ModelVersions(detector=str(detector), recogniser=str(recogniser)),
+        model_versions=_versions(model_versions),
         timings=anpr_pb2.Timings(
             decode_ms=outcome.decode_ms,
             queue_ms=outcome.queue_ms,

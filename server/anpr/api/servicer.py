@@ -18,7 +18,13 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 import numpy as np
 
-from anpr.api.messages import frame_image, frame_result
+from anpr.api.messages import (
+    capture_record_message,
+    captured_at,
+    frame_image,
+    frame_result,
+    hotlist_hit_message,
+)
 from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
 from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame
 from anpr.ingest.camera_ids import check_camera_id
@@ -27,6 +33,8 @@ from anpr.observability import CameraStatsBook, ServerMetrics
 from anpr.observability.rate_limited import RateLimitedLog
 from anpr.scheduling.dispatcher import BatchDispatcher, PendingFrame
 from anpr.security import AccessControl, Grant, Rpc
+from anpr.vehicles.records import HotlistHit
+from anpr.vehicles.service import VehicleEvents
 
 log = logging.getLogger(__name__)
 SERVICE = "anpr.v1.PlateRecognition"
@@ -69,6 +77,11 @@ def add_to_server(servicer: PlateRecognitionServicer, server: grpc.aio.Server) -
             request_deserializer=_tolerant(anpr_pb2.GetStatsRequest.FromString),
             response_serializer=anpr_pb2.GetStatsResponse.SerializeToString,
         ),
+        "SubscribeEvents": grpc.unary_stream_rpc_method_handler(
+            servicer.SubscribeEvents,
+            request_deserializer=_tolerant(anpr_pb2.SubscribeEventsRequest.FromString),
+            response_serializer=anpr_pb2.VehicleEvent.SerializeToString,
+        ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     server.add_registered_method_handlers(SERVICE, handlers)
@@ -94,8 +107,10 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         access: AccessControl,
         max_camera_id_length: int = 128,
         max_streams: int = 100,
+        vehicles: VehicleEvents | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.vehicles = vehicles
         self.metrics = metrics
         self.cameras = cameras
         self.limits = limits
@@ -180,7 +195,16 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
 
         size = len(image) if isinstance(image, bytes) else len(image.pixels)
         self.dispatcher.submit(
-            PendingFrame(camera_id, frame.sequence, load_image, received_at, on_answer, stream, size=size)
+            PendingFrame(
+                camera_id,
+                frame.sequence,
+                load_image,
+                received_at,
+                on_answer,
+                stream,
+                size=size,
+                captured_at=captured_at(frame),
+            )
         )
 
     async def _refuse_malformed(self, request: object, context: grpc.aio.ServicerContext) -> None:
@@ -306,6 +330,50 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             # Drained while the client was still sending: say so, so it resends elsewhere what it
             # sent after the last result it got.
             await context.abort(grpc.StatusCode.UNAVAILABLE, "server shutting down; this stream read no more frames")
+
+    async def SubscribeEvents(
+        self, request: anpr_pb2.SubscribeEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[anpr_pb2.VehicleEvent]:
+        grant = await self.access.authorise(context, Rpc.SUBSCRIBE_EVENTS)
+        await self._refuse_malformed(request, context)
+        if self.vehicles is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "passes are off on this server (passes.enabled)")
+        assert self.vehicles is not None
+        prefixes = tuple(request.camera_prefixes) or grant.camera_prefixes
+        outside = [prefix for prefix in prefixes if not grant.permits_prefix(prefix)]
+        if outside:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"identity {grant.identity!r} may not see cameras under {outside[0][:128]!r}",
+            )
+        both = not (request.captures or request.hits)
+        hub = self.vehicles.hub
+        try:
+            subscriber = hub.subscribe(prefixes, request.captures or both, request.hits or both, request.with_images)
+        except OverflowError as error:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
+        self.metrics.event_subscribers.inc()
+        try:
+            while True:
+                if subscriber.overflowed.is_set():
+                    self.metrics.event_subscribers_disconnected.inc()
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"this subscriber fell more than {hub.buffer} events behind and was cut off",
+                    )
+                if subscriber.closed.is_set() and subscriber.queue.empty():
+                    return  # the server is shutting down: every event it had is delivered
+                try:
+                    event = await asyncio.wait_for(subscriber.queue.get(), 0.25)
+                except TimeoutError:
+                    continue
+                if isinstance(event, HotlistHit):
+                    yield hotlist_hit_message(event, subscriber.with_images)
+                else:
+                    yield capture_record_message(event, subscriber.with_images)
+        finally:
+            hub.unsubscribe(subscriber)
+            self.metrics.event_subscribers.dec()
 
     async def Recognize(
         self, request: anpr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext

@@ -19,6 +19,7 @@ from anpr.domain import FrameStatus, Reason
 # The latency budget is 100 ms per frame: resolve finely below it and coarsely past it.
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+PASS_FRAME_BUCKETS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 100)
 STAGES = ("decode", "queue", "detector", "recogniser", "end_to_end")
 
 
@@ -62,6 +63,39 @@ class ServerMetrics:
             registry=r,
         )
         self.model = Info("anpr_model", "Model versions in use.", ["model"], registry=r)
+        # Vehicles: passes (capture records), hotlist hits, event subscribers.
+        self.passes_closed = Counter("anpr_passes_closed", "Passes closed into capture records.", registry=r)
+        self.passes_discarded = Counter(
+            "anpr_passes_discarded", "Passes closed without a capture record (too few frames, unsure).", registry=r
+        )
+        self.pass_frames = Histogram(
+            "anpr_pass_frames", "Frames with a read per closed pass.", buckets=PASS_FRAME_BUCKETS, registry=r
+        )
+        self.open_passes = Gauge("anpr_open_passes", "Passes open (vehicles being seen).", registry=r)
+        self.hotlist_hits = Counter("anpr_hotlist_hits", "Hotlist hits sent, by match kind.", ["match"], registry=r)
+        self.hit_latency = Histogram(
+            "anpr_hit_latency_seconds",
+            "Frame received to hotlist hit published.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.hotlist_entries = Gauge("anpr_hotlist_entries", "Vehicles on the hotlist in use.", registry=r)
+        self.hotlist_age = Gauge(
+            "anpr_hotlist_age_seconds", "Seconds since the hotlist in use was written (its file's age).", registry=r
+        )
+        self.hotlist_reload_failures = Counter(
+            "anpr_hotlist_reload_failures",
+            "Hotlist files that could not be loaded (the previous one stays).",
+            registry=r,
+        )
+        self.event_subscribers = Gauge("anpr_event_subscribers", "Open SubscribeEvents calls.", registry=r)
+        self.event_subscribers_disconnected = Counter(
+            "anpr_event_subscribers_disconnected",
+            "Subscribers cut off because they did not keep up (RESOURCE_EXHAUSTED).",
+            registry=r,
+        )
+        for kind in ("EXACT", "LOOKALIKE", "ONE_EDIT"):
+            self.hotlist_hits.labels(kind)
         for stage in STAGES:
             self.stage_latency.labels(stage)
         self._http: WSGIServer | None = None

@@ -11,15 +11,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from anpr.contract import ModelVersion
-from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame, Reason
+from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame, PlateRead, Reason
 from anpr.inference.backend import PlateBackend
 from anpr.inference.circuit_breaker import CircuitBreaker
 from anpr.inference.pipeline import PipelineSettings, run_batch
@@ -51,6 +51,7 @@ class PendingFrame:
     on_answer: Callable[[PendingFrame, FrameOutcome], None]
     stream: object = None  # identifies the client stream, to drop its frames if it goes away
     size: int = 0  # bytes of its (still encoded) image while it waits
+    captured_at: float | None = None  # the camera's capture time (Unix seconds), if the frame said
     answered: bool = False
     queue_ms: float = 0.0  # filled in as the frame moves on, so any answer carries them
     decode_ms: float = 0.0
@@ -73,6 +74,18 @@ class PendingFrame:
             self.answer(
                 FrameOutcome(FrameStatus.FAILED, reason, code, queue_ms=self.queue_ms, decode_ms=self.decode_ms)
             )
+
+
+class ReadsObserver(Protocol):
+    """Who else wants the reads of processed frames (the vehicle layer: passes and the hotlist)."""
+
+    def read_images(self, frame: np.ndarray, reads: list[PlateRead]) -> tuple[Any, ...]:
+        """Images to keep of each read, made from the frame's pixels; runs in a worker thread."""
+        ...
+
+    def frame_read(self, frame: PendingFrame, reads: list[PlateRead], images: Sequence[Any]) -> None:
+        """A processed frame's reads (maybe none) and their images; on the event loop, after its answer."""
+        ...
 
 
 class MeasuredBackend:
@@ -126,8 +139,10 @@ class BatchDispatcher:
         max_batches_in_flight: int,
         cpu_threads: int = 2,
         metrics: ServerMetrics | None = None,
+        observer: ReadsObserver | None = None,
     ) -> None:
         self.backend = backend
+        self.observer = observer
         self.pipeline = pipeline
         self.scheduler = FrameScheduler(policy, self._on_drop)
         self.breaker = CircuitBreaker(backend)
@@ -230,6 +245,26 @@ class BatchDispatcher:
                     inference_ms=inference_ms,
                 )
             )
+        if self.observer is not None:
+            await self._observe(frames, images, reads)
+
+    async def _observe(
+        self, frames: list[PendingFrame], images: list[np.ndarray], reads: list[list[PlateRead]]
+    ) -> None:
+        """Hands every processed frame (with or without reads: its time moves its camera's passes on),
+        and the images of its reads, to the observer: after the answers, so the results never wait for
+        it; a fault there costs the events of this batch, nothing else."""
+        assert self.observer is not None
+        observer = self.observer
+        try:
+            kept = await asyncio.get_running_loop().run_in_executor(
+                self._executor,
+                lambda: [observer.read_images(image, found) if found else () for image, found in zip(images, reads)],
+            )
+            for frame, found, frame_images in zip(frames, reads, kept):
+                observer.frame_read(frame, found, frame_images)
+        except Exception:
+            log.exception("the reads of a batch of %d frames could not be observed", len(frames))
 
     async def drain(self, grace_s: float) -> None:
         """Stops taking frames, finishes what is queued within `grace_s`, answers the rest, stops."""

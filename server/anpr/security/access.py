@@ -35,6 +35,7 @@ class Rpc(enum.StrEnum):
     STREAM_FRAMES = "StreamFrames"
     RECOGNIZE = "Recognize"
     GET_STATS = "GetStats"  # every camera's id and counters: operators only
+    SUBSCRIBE_EVENTS = "SubscribeEvents"  # capture records and hotlist hits of the grant's cameras
     REFLECTION = "Reflection"
 
 
@@ -63,6 +64,10 @@ class Grant:
 
     def permits_camera(self, camera_id: str) -> bool:
         return any(camera_id.startswith(prefix) for prefix in self.camera_prefixes)
+
+    def permits_prefix(self, prefix: str) -> bool:
+        """Whether every camera id starting with `prefix` is one this grant covers."""
+        return any(prefix.startswith(granted) for granted in self.camera_prefixes)
 
 
 UNRESTRICTED = Grant(None, frozenset(Rpc), ("",))

@@ -24,6 +24,19 @@ class FrameStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DROPPED_OVERLOAD: _ClassVar[FrameStatus]
     INVALID: _ClassVar[FrameStatus]
     FAILED: _ClassVar[FrameStatus]
+
+class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIRECTION_UNKNOWN: _ClassVar[Direction]
+    DIRECTION_TOWARDS: _ClassVar[Direction]
+    DIRECTION_AWAY: _ClassVar[Direction]
+
+class MatchKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MATCH_KIND_UNSPECIFIED: _ClassVar[MatchKind]
+    MATCH_EXACT: _ClassVar[MatchKind]
+    MATCH_LOOKALIKE: _ClassVar[MatchKind]
+    MATCH_ONE_EDIT: _ClassVar[MatchKind]
 PIXEL_FORMAT_UNSPECIFIED: PixelFormat
 PIXEL_FORMAT_GRAY8: PixelFormat
 PIXEL_FORMAT_RGB8: PixelFormat
@@ -33,6 +46,13 @@ DROPPED_STALE: FrameStatus
 DROPPED_OVERLOAD: FrameStatus
 INVALID: FrameStatus
 FAILED: FrameStatus
+DIRECTION_UNKNOWN: Direction
+DIRECTION_TOWARDS: Direction
+DIRECTION_AWAY: Direction
+MATCH_KIND_UNSPECIFIED: MatchKind
+MATCH_EXACT: MatchKind
+MATCH_LOOKALIKE: MatchKind
+MATCH_ONE_EDIT: MatchKind
 
 class RawImage(_message.Message):
     __slots__ = ("pixels", "width", "height", "format")
@@ -179,3 +199,85 @@ class GetStatsResponse(_message.Message):
     frames_in_flight: int
     active_streams: int
     def __init__(self, cameras: _Optional[_Iterable[_Union[CameraStats, _Mapping]]] = ..., queued_frames: _Optional[int] = ..., frames_in_flight: _Optional[int] = ..., active_streams: _Optional[int] = ...) -> None: ...
+
+class SubscribeEventsRequest(_message.Message):
+    __slots__ = ("camera_prefixes", "captures", "hits", "with_images")
+    CAMERA_PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    CAPTURES_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    WITH_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    camera_prefixes: _containers.RepeatedScalarFieldContainer[str]
+    captures: bool
+    hits: bool
+    with_images: bool
+    def __init__(self, camera_prefixes: _Optional[_Iterable[str]] = ..., captures: _Optional[bool] = ..., hits: _Optional[bool] = ..., with_images: _Optional[bool] = ...) -> None: ...
+
+class CaptureRecord(_message.Message):
+    __slots__ = ("pass_id", "camera_id", "text", "confidence", "plate_format", "first_seen", "last_seen", "frames", "best_sequence", "direction", "model_versions", "plate_patch", "overview")
+    PASS_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    PLATE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    BEST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    PLATE_PATCH_FIELD_NUMBER: _ClassVar[int]
+    OVERVIEW_FIELD_NUMBER: _ClassVar[int]
+    pass_id: str
+    camera_id: str
+    text: str
+    confidence: float
+    plate_format: str
+    first_seen: _timestamp_pb2.Timestamp
+    last_seen: _timestamp_pb2.Timestamp
+    frames: int
+    best_sequence: int
+    direction: Direction
+    model_versions: ModelVersions
+    plate_patch: bytes
+    overview: bytes
+    def __init__(self, pass_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., text: _Optional[str] = ..., confidence: _Optional[float] = ..., plate_format: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frames: _Optional[int] = ..., best_sequence: _Optional[int] = ..., direction: _Optional[_Union[Direction, str]] = ..., model_versions: _Optional[_Union[ModelVersions, _Mapping]] = ..., plate_patch: _Optional[bytes] = ..., overview: _Optional[bytes] = ...) -> None: ...
+
+class HotlistEntry(_message.Message):
+    __slots__ = ("plate", "category", "priority", "note")
+    PLATE_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    plate: str
+    category: str
+    priority: int
+    note: str
+    def __init__(self, plate: _Optional[str] = ..., category: _Optional[str] = ..., priority: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
+
+class HotlistHit(_message.Message):
+    __slots__ = ("pass_id", "camera_id", "sequence", "entry", "match", "read", "captured_at", "plate_patch")
+    PASS_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
+    PLATE_PATCH_FIELD_NUMBER: _ClassVar[int]
+    pass_id: str
+    camera_id: str
+    sequence: int
+    entry: HotlistEntry
+    match: MatchKind
+    read: PlateRead
+    captured_at: _timestamp_pb2.Timestamp
+    plate_patch: bytes
+    def __init__(self, pass_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., entry: _Optional[_Union[HotlistEntry, _Mapping]] = ..., match: _Optional[_Union[MatchKind, str]] = ..., read: _Optional[_Union[PlateRead, _Mapping]] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., plate_patch: _Optional[bytes] = ...) -> None: ...
+
+class VehicleEvent(_message.Message):
+    __slots__ = ("capture", "hit")
+    CAPTURE_FIELD_NUMBER: _ClassVar[int]
+    HIT_FIELD_NUMBER: _ClassVar[int]
+    capture: CaptureRecord
+    hit: HotlistHit
+    def __init__(self, capture: _Optional[_Union[CaptureRecord, _Mapping]] = ..., hit: _Optional[_Union[HotlistHit, _Mapping]] = ...) -> None: ...

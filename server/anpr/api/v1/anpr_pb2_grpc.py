@@ -50,6 +50,11 @@ class PlateRecognitionStub:
                 request_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsResponse.FromString,
                 _registered_method=True)
+        self.SubscribeEvents = channel.unary_stream(
+                '/anpr.v1.PlateRecognition/SubscribeEvents',
+                request_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.SubscribeEventsRequest.SerializeToString,
+                response_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.VehicleEvent.FromString,
+                _registered_method=True)
 
 
 class PlateRecognitionServicer:
@@ -87,6 +92,16 @@ class PlateRecognitionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeEvents(self, request, context):
+        """Vehicles, not frames: a capture record when a vehicle's pass in front of a camera closes (the
+        vote of its reads), and a hotlist hit the moment a read matches a vehicle of interest. Long-lived;
+        each subscriber has a bounded buffer and is cut off with RESOURCE_EXHAUSTED if it falls behind
+        (it never slows frame processing). Events are only those of cameras the caller may submit for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlateRecognitionServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -104,6 +119,11 @@ def add_PlateRecognitionServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsRequest.FromString,
                     response_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsResponse.SerializeToString,
+            ),
+            'SubscribeEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeEvents,
+                    request_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.SubscribeEventsRequest.FromString,
+                    response_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.VehicleEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -188,6 +208,33 @@ class PlateRecognition:
             '/anpr.v1.PlateRecognition/GetStats',
             anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsRequest.SerializeToString,
             anpr_dot_api_dot_v1_dot_anpr__pb2.GetStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/anpr.v1.PlateRecognition/SubscribeEvents',
+            anpr_dot_api_dot_v1_dot_anpr__pb2.SubscribeEventsRequest.SerializeToString,
+            anpr_dot_api_dot_v1_dot_anpr__pb2.VehicleEvent.FromString,
             options,
             channel_credentials,
             insecure,
