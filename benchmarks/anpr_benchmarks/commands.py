@@ -1,5 +1,6 @@
 """Evaluation, benchmarks, the demo and sizing, registered with the `anpr` CLI (entry point
-`anpr.commands`): `anpr models eval`, `anpr bench models|feeds|overhead`, `anpr demo`, `anpr plan`."""
+`anpr.commands`): `anpr models eval`, `anpr bench models|accuracy|feeds|hotlist|overhead`, `anpr demo`,
+`anpr plan`."""
 
 from __future__ import annotations
 
@@ -122,6 +123,24 @@ def _bench_feeds(args: argparse.Namespace) -> int:
         args.name,
         capacity_fps=args.capacity,
         streams=args.streams,
+    )
+    print(format_table(payload))
+    print(f"wrote {args.out / args.name}.json and .png")
+    return 0
+
+
+def _bench_hotlist(args: argparse.Namespace) -> int:
+    from anpr_benchmarks.hotlist import format_table, run
+
+    payload = run(
+        args.backend,
+        args.cameras,
+        args.seconds,
+        args.workers,
+        args.capacity,
+        args.out,
+        args.name,
+        not args.matching_only,
     )
     print(format_table(payload))
     print(f"wrote {args.out / args.name}.json and .png")
@@ -265,6 +284,17 @@ def register(groups: CommandGroups) -> None:
     feeds.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     feeds.add_argument("--name", default="feeds")
     feeds.set_defaults(handler=_bench_feeds)
+
+    hotlist = groups.bench.add_parser("hotlist", help="hotlist matching per CPU-second; hit latency at 1x load")
+    hotlist.add_argument("--backend", choices=["triton", "onnxruntime"], default="onnxruntime")
+    hotlist.add_argument("--cameras", type=int, default=32)
+    hotlist.add_argument("--seconds", type=float, default=20.0)
+    hotlist.add_argument("--workers", type=int, default=2, help="client processes")
+    hotlist.add_argument("--capacity", type=float, help="frames/s to take as capacity instead of measuring it")
+    hotlist.add_argument("--matching-only", action="store_true", help="only the matching rate (no server)")
+    hotlist.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
+    hotlist.add_argument("--name", default="hotlist")
+    hotlist.set_defaults(handler=_bench_hotlist)
 
     overhead = groups.bench.add_parser("overhead", help="full server vs bare backend; null-model front-end cost")
     overhead.add_argument("--backend", choices=["triton", "onnxruntime"], default="onnxruntime")

@@ -82,6 +82,40 @@ PANELS = [
         8,
         8,
     ),
+    # Vehicles: capture records, hotlist hits and their latency, the hotlist itself, subscribers.
+    (
+        "Passes closed and hotlist hits",
+        "short",
+        [
+            ("passes closed /s", "anpr:passes_closed:rate5m"),
+            ("hits /s {{match}}", "anpr:hotlist_hits:rate5m"),
+            ("passes open", "sum(anpr_open_passes)"),
+        ],
+        8,
+        8,
+    ),
+    (
+        "Hit latency (frame received to hit sent)",
+        "s",
+        [
+            ("p50", "histogram_quantile(0.50, sum by (le) (rate(anpr_hit_latency_seconds_bucket[5m])))"),
+            ("p99", "anpr:hit_latency_seconds:p99_5m"),
+        ],
+        8,
+        8,
+    ),
+    (
+        "Hotlist and event subscribers",
+        "short",
+        [
+            ("hotlist entries", "max(anpr_hotlist_entries)"),
+            ("hotlist age (h)", "max(anpr_hotlist_age_seconds) / 3600"),
+            ("subscribers", "sum(anpr_event_subscribers)"),
+            ("subscribers cut off /5m", "sum(increase(anpr_event_subscribers_disconnected_total[5m]))"),
+        ],
+        8,
+        8,
+    ),
     (
         "Triton and backend errors",
         "short",

@@ -250,3 +250,18 @@ def test_the_front_ends_memory_bound_fits_their_pod_limit(overlay: str, tmp_path
         f"{overlay}: front-end memory bound {bound / 2**20:.0f} MiB + 512 MiB baseline, limit {limit / 2**20:.0f} MiB"
     )
     assert bound + 512 * 2**20 <= limit
+
+
+def test_the_shipped_access_policy_loads_and_keeps_stats_for_operators(tmp_path: Path) -> None:
+    from anpr.security.access import Rpc, read_policy
+
+    docs = render("gpu-prod")
+    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap" and "access-policy.toml" in d.get("data", {})]
+    path = tmp_path / "access-policy.toml"
+    path.write_text(config_map["data"]["access-policy.toml"])
+    policy = read_policy(path)
+    ingest = [grant for name, grant in policy.identity.items() if name.startswith("ingest-")]
+    assert ingest and all(
+        Rpc.GET_STATS not in g.rpcs and g.camera_prefixes and "" not in g.camera_prefixes for g in ingest
+    )
+    assert any(Rpc.GET_STATS in grant.rpcs for grant in policy.identity.values())

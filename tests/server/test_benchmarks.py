@@ -167,3 +167,18 @@ def test_accuracy_benchmark_scores_each_version_on_each_set(tiny_labelled_set: P
     assert 0 < scores["plate_accuracy"] <= 1
     assert (tmp_path / "quick.png").stat().st_size > 5_000
     assert (tmp_path / "quick_errors" / tiny_labelled_set.name / "errors.json").exists()
+
+
+def test_hotlist_benchmark_matches_against_a_large_list_and_finds_every_planted_plate(tmp_path: Path) -> None:
+    from anpr_benchmarks.hotlist import histogram_quantile
+
+    assert main(["bench", "hotlist", "--matching-only", "--out", str(tmp_path), "--name", "quick"]) == 0
+    matching = json.loads((tmp_path / "quick.json").read_text())["matching"]
+    assert matching["entries"] == 100_000 and matching["reads_matched_per_cpu_s"] > 0
+    assert matching["reads_with_a_match"] >= matching["reads"] // 50  # the 2% planted: listed, look-alike, cut
+    assert (tmp_path / "quick.png").stat().st_size > 5_000
+    # PromQL's interpolation: 10 observations in (0, 0.1], 10 in (0.1, 0.2]: the median is 0.1, p75 0.15
+    buckets = {0.1: 10.0, 0.2: 20.0, float("inf"): 20.0}
+    assert histogram_quantile(0.5, {}, buckets) == pytest.approx(0.1)
+    assert histogram_quantile(0.75, {}, buckets) == pytest.approx(0.15)
+    assert histogram_quantile(0.5, buckets, buckets) is None

@@ -22,3 +22,12 @@ def test_domain_statuses_are_the_api_statuses() -> None:
 
     wire = {name: number for name, number in anpr_pb2.FrameStatus.items() if number}
     assert wire == {status.name: status.value for status in FrameStatus}
+
+
+def test_vehicle_enums_have_their_api_counterparts() -> None:
+    """Capture records' directions and hits' match kinds are sent by name: each domain value has one."""
+    from anpr.api.v1 import anpr_pb2
+    from anpr.vehicles.records import Direction, MatchKind
+
+    assert {f"DIRECTION_{d.name}" for d in Direction} == set(anpr_pb2.Direction.keys())
+    assert {f"MATCH_{m.name}" for m in MatchKind} == set(anpr_pb2.MatchKind.keys()) - {"MATCH_KIND_UNSPECIFIED"}
