@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -63,3 +64,12 @@ def collect(call) -> tuple[list[anpr_pb2.FrameResult], grpc.StatusCode]:
     except grpc.RpcError as error:
         return results, error.code()
     return results, grpc.StatusCode.OK
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether any process of the group is left (a dead tritonserver's backend stubs, say)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

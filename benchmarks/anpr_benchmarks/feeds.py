@@ -186,6 +186,20 @@ def run_load(
     }
 
 
+def calibrate(server: ServerProcess, cameras: int, seconds: float, jpegs: list[bytes], workers: int) -> dict:
+    """Capacity: the processed rate when overdriven (200 frames/s offered, more than this machine does)."""
+    return run_load(
+        server.port,
+        server.metrics_port,
+        server.process.pid,
+        cameras,
+        max(200.0 / cameras, 1.0),
+        seconds,
+        jpegs,
+        workers,
+    )
+
+
 class ServerProcess:
     """`anpr serve` in its own process, on free ports, with settings from the environment."""
 
@@ -262,16 +276,7 @@ def run(
     try:
         calibration, capacity = None, capacity_fps
         if capacity is None:
-            calibration = run_load(
-                server.port,
-                server.metrics_port,
-                server.process.pid,
-                cameras,
-                fps=max(200.0 / cameras, 1.0),
-                seconds=min(seconds, 8),
-                jpegs=jpegs,
-                workers=workers,
-            )
+            calibration = calibrate(server, cameras, min(seconds, 8), jpegs, workers)
             capacity = calibration["processed_fps"]
         runs = []
         for load in tqdm(loads, desc="loads"):

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from anpr.vehicles.hotlist import Hotlist
 from anpr.vehicles.records import HotlistEntry
 from anpr_benchmarks.common import RESULTS, pyplot, save_figure, write_result
-from anpr_benchmarks.feeds import ServerProcess, run_load
+from anpr_benchmarks.feeds import ServerProcess, calibrate, run_load
 from anpr_synth import generate_frame
 
 MATCH_TARGET_PER_CPU_S = 100_000
@@ -107,19 +107,7 @@ def hit_latency(backend: str, cameras: int, seconds: float, workers: int, capaci
         server = ServerProcess(backend, env={"ANPR_HOTLIST__FILE": str(hotlist)})
         try:
             jpegs = [frame.jpeg for frame in frames]
-            capacity = capacity_fps
-            if capacity is None:
-                calibration = run_load(
-                    server.port,
-                    server.metrics_port,
-                    server.process.pid,
-                    cameras,
-                    max(200.0 / cameras, 1.0),
-                    8,
-                    jpegs,
-                    workers,
-                )
-                capacity = calibration["processed_fps"]
+            capacity = capacity_fps or calibrate(server, cameras, 8, jpegs, workers)["processed_fps"]
             before = _histogram(server.metrics_port, "anpr_hit_latency_seconds")
             load = run_load(
                 server.port,

@@ -42,13 +42,17 @@ def test_a_checkpoint_keeps_the_recognisers_width_and_export_rebuilds_it(tmp_pat
     assert weights["recogniser.classifier.weight"] == (37, 64, 1)  # 128 channels at width 0.5
 
 
-def _randomised(model: torch.nn.Module) -> torch.nn.Module:
-    """Non-trivial BatchNorm statistics, so parity covers the folded normalisation too."""
+def _randomised(model: torch.nn.Module, affine: bool = False) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics (and scales and shifts, with `affine`), so parity covers the
+    folded normalisation and widening must copy them to be exact; in eval mode."""
     torch.manual_seed(0)
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
+            if affine:
+                module.weight.data.uniform_(0.5, 1.5)
+                module.bias.data.uniform_(-0.2, 0.2)
     return model.eval()
 
 
@@ -154,22 +158,10 @@ def test_half_precision_models_run_in_float16_close_to_float32(model_repository:
     assert 0 < np.abs(half - full).max() < 0.05  # float16 inside: not identical, but close
 
 
-def _with_statistics(model: torch.nn.Module) -> torch.nn.Module:
-    """Non-trivial BatchNorm parameters and statistics, so widening must copy them to be exact."""
-    torch.manual_seed(1)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    return model
-
-
 def test_a_widened_recogniser_computes_what_the_narrow_one_did() -> None:
     from anpr_training.widen import widen_recogniser
 
-    narrow = _with_statistics(PlateRecogniser(1.0))
+    narrow = _randomised(PlateRecogniser(1.0), affine=True)
     crops = torch.rand(6, 1, 32, 128)
     wide = widen_recogniser(narrow, 1.5, noise=0.0)
     assert wide.classifier.in_channels == 192 and wide.features[0][0].out_channels == 24

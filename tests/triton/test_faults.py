@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from anpr.api.v1 import anpr_pb2_grpc
-from tests.serving import RunningServer, frame, status_name
+from tests.serving import RunningServer, frame, process_group_alive, status_name
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -111,7 +111,7 @@ def test_a_killed_triton_under_load_is_restarted_and_every_frame_is_answered(tri
     killed_at = time.monotonic()
     os.kill(killed, signal.SIGKILL)
     _until(lambda: triton.deaths > deaths, 30, "the supervisor never saw Triton die")
-    _until(lambda: not _group_alive(killed), 30, "Triton's backend stubs outlived it")
+    _until(lambda: not process_group_alive(killed), 30, "Triton's backend stubs outlived it")
     _until(lambda: triton.restarts > restarts, 60, "Triton was not restarted")
     triton_server.wait_ready(120)
     restarted_in = time.monotonic() - killed_at
@@ -122,14 +122,6 @@ def test_a_killed_triton_under_load_is_restarted_and_every_frame_is_answered(tri
     assert load.code == grpc.StatusCode.OK and len(load.results) == load.sent
     assert counts["FAILED"] >= 1 and counts["PROCESSED"] >= 6
     assert not list(Path("/dev/shm").glob(f"{triton.shm_prefix}*")) or triton.pid != killed  # new regions only
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_the_local_triton_listens_on_loopback_with_its_admin_protocols_refused(triton_server: RunningServer):
@@ -178,7 +170,11 @@ def test_a_killed_server_leaves_no_triton_stub_folder_or_shared_memory_behind(tm
     process.kill()
     process.wait(10)
     gone_in = _until(
-        lambda: not _group_alive(triton_pid) and not workdir.exists() and not list(Path("/dev/shm").glob(f"{prefix}*")),
+        lambda: (
+            not process_group_alive(triton_pid)
+            and not workdir.exists()
+            and not list(Path("/dev/shm").glob(f"{prefix}*"))
+        ),
         30,
         "something outlived the killed server",
     )

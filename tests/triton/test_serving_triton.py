@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from anpr.api.v1 import anpr_pb2
 from anpr.inference.pipeline import PipelineSettings
 from tests.repo import tool
-from tests.serving import RunningServer, collect, frame, status_name, stream
+from tests.serving import RunningServer, collect, frame, process_group_alive, status_name, stream
 
 
 def health_status(server: RunningServer, service: str = "") -> int:
@@ -192,14 +192,6 @@ def test_grpcurl_lists_and_calls_the_service(triton_server: RunningServer, camer
     assert result.get("camera_id", result.get("cameraId")) == "cam-g" and result["sequence"] == "7"
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_a_killed_triton_fails_frames_until_it_is_restarted_then_serving_resumes(
     triton_server: RunningServer, camera_frames
 ) -> None:
@@ -225,7 +217,7 @@ def test_a_killed_triton_fails_frames_until_it_is_restarted_then_serving_resumes
     while triton.deaths == deaths:
         assert time.monotonic() < deadline, "the supervisor never saw Triton die"
         time.sleep(0.1)
-    while _group_alive(killed):  # the stubs are killed with their dead server's process group
+    while process_group_alive(killed):  # the stubs are killed with their dead server's process group
         assert time.monotonic() < deadline, "Triton's backend stubs outlived it"
         time.sleep(0.1)
     deadline = time.monotonic() + 30

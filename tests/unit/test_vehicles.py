@@ -110,14 +110,9 @@ def test_open_passes_are_bounded_per_camera_and_in_cameras() -> None:
 
 
 def _random_plates(count: int, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    letters, digits = string.ascii_uppercase, string.digits
-    return [
-        "".join(rng.choice(letters) for _ in range(2))
-        + "".join(rng.choice(digits) for _ in range(2))
-        + "".join(rng.choice(letters) for _ in range(3))
-        for _ in range(count)
-    ]
+    from anpr_benchmarks.hotlist import uk_plates
+
+    return uk_plates(count, random.Random(seed))
 
 
 def test_the_hotlist_matches_exactly_by_look_alikes_and_by_one_edit_and_nothing_else() -> None:

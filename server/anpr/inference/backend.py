@@ -59,3 +59,23 @@ class NullBackend:
 
     async def close(self) -> None:
         return None
+
+
+class BackendWrapper:
+    """A backend around another, passing its lifecycle through; subclasses wrap the model calls."""
+
+    def __init__(self, backend: PlateBackend) -> None:
+        self.backend = backend
+        self.name = backend.name
+
+    async def start(self) -> None:
+        await self.backend.start()
+
+    async def ready(self) -> bool:
+        return await self.backend.ready()
+
+    def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
+        return self.backend.model_versions()
+
+    async def close(self) -> None:
+        await self.backend.close()

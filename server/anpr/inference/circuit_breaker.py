@@ -11,13 +11,12 @@ from typing import TypeVar
 
 import numpy as np
 
-from anpr.contract import ModelVersion
-from anpr.inference.backend import BackendUnavailable, PlateBackend
+from anpr.inference.backend import BackendUnavailable, BackendWrapper, PlateBackend
 
 T = TypeVar("T")
 
 
-class CircuitBreaker:
+class CircuitBreaker(BackendWrapper):
     """A PlateBackend around another, with the policy above."""
 
     def __init__(
@@ -27,8 +26,7 @@ class CircuitBreaker:
         open_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.backend = backend
-        self.name = backend.name
+        super().__init__(backend)
         self.failure_threshold = failure_threshold
         self.open_s = open_s
         self._clock = clock
@@ -64,20 +62,8 @@ class CircuitBreaker:
                 self.opened += 1
             self._opened_at = self._clock()
 
-    async def start(self) -> None:
-        await self.backend.start()
-
-    async def ready(self) -> bool:
-        return await self.backend.ready()
-
-    def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
-        return self.backend.model_versions()
-
     async def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return await self._call(self.backend.detect, images)
 
     async def recognise(self, crops: np.ndarray) -> np.ndarray:
         return await self._call(self.backend.recognise, crops)
-
-    async def close(self) -> None:
-        await self.backend.close()

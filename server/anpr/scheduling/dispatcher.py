@@ -18,9 +18,8 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from anpr.contract import ModelVersion
 from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame, PlateRead, Reason
-from anpr.inference.backend import PlateBackend
+from anpr.inference.backend import BackendWrapper, PlateBackend
 from anpr.inference.circuit_breaker import CircuitBreaker
 from anpr.inference.pipeline import PipelineSettings, run_batch
 from anpr.observability.metrics import ServerMetrics
@@ -88,25 +87,12 @@ class ReadsObserver(Protocol):
         ...
 
 
-class MeasuredBackend:
+class MeasuredBackend(BackendWrapper):
     """A backend whose model calls are counted in the server's metrics: batch size, latency, errors."""
 
     def __init__(self, backend: PlateBackend, metrics: ServerMetrics | None) -> None:
-        self.backend = backend
-        self.name = backend.name
+        super().__init__(backend)
         self._metrics = metrics
-
-    async def start(self) -> None:
-        await self.backend.start()
-
-    async def ready(self) -> bool:
-        return await self.backend.ready()
-
-    def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
-        return self.backend.model_versions()
-
-    async def close(self) -> None:
-        await self.backend.close()
 
     async def _measured(self, model: str, call: Callable[[np.ndarray], Awaitable[T]], batch: np.ndarray) -> T:
         started = time.monotonic()
