@@ -128,3 +128,13 @@ async def _until(condition, timeout_s: float = 5.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.02)
+
+
+def test_tokens_can_come_from_the_environment_and_are_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    from anpr.config import load_settings
+
+    monkeypatch.setenv("ANPR_SECURITY__TOKENS", "ops 0123456789abcdef0123")
+    settings = load_settings()
+    assert "0123456789abcdef0123" not in repr(settings) and "0123456789abcdef0123" not in str(settings.security)
+    control = AccessControl(settings.security)
+    assert _authorise(control, FakeContext(token="0123456789abcdef0123"), Rpc.GET_STATS).identity == "ops"

@@ -85,21 +85,25 @@ def read_policy(path: Path) -> AccessPolicy:
 
 
 def read_tokens(path: Path) -> dict[str, str]:
-    """Token -> identity, from `IDENTITY TOKEN` lines (blank lines and `#` comments allowed)."""
-    tokens: dict[str, str] = {}
+    """Token -> identity, from a file of `IDENTITY TOKEN` lines."""
     try:
-        lines = path.read_text().splitlines()
+        text = path.read_text()
     except OSError as error:
         raise AccessFileError(f"tokens file {path}: {error.strerror}") from None
-    for number, line in enumerate(lines, 1):
+    return parse_tokens(text, f"tokens file {path}")
+
+
+def parse_tokens(text: str, source: str) -> dict[str, str]:
+    """Token -> identity, from `IDENTITY TOKEN` lines (blank lines and `#` comments allowed)."""
+    tokens: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split()
         if len(parts) != 2 or len(parts[1]) < MIN_TOKEN_LENGTH:
             raise AccessFileError(
-                f"tokens file {path} line {number}: want `IDENTITY TOKEN` with a token of at least "
-                f"{MIN_TOKEN_LENGTH} characters"
+                f"{source} line {number}: want `IDENTITY TOKEN` with a token of at least {MIN_TOKEN_LENGTH} characters"
             )
         tokens[parts[1]] = parts[0]
     return tokens
@@ -125,7 +129,7 @@ class AccessControl:
 
     def __init__(self, settings: SecuritySettings) -> None:
         self._settings = settings
-        self.enabled = settings.policy_file is not None or settings.tokens_file is not None
+        self.enabled = any(x is not None for x in (settings.policy_file, settings.tokens_file, settings.tokens))
         self._policy: AccessPolicy | None = None
         self._tokens: dict[str, str] = {}
         self._seen: tuple = ()
@@ -139,9 +143,11 @@ class AccessControl:
         self._seen = _signature(s.policy_file, s.tokens_file)
         self._policy = read_policy(s.policy_file) if s.policy_file else None
         self._tokens = read_tokens(s.tokens_file) if s.tokens_file else {}
+        if s.tokens is not None:
+            self._tokens |= parse_tokens(s.tokens.get_secret_value(), "security.tokens")
 
     def start(self) -> None:
-        if self.enabled:
+        if self._settings.policy_file is not None or self._settings.tokens_file is not None:
             self._watcher = asyncio.create_task(self._watch(), name="access-files")
 
     async def stop(self) -> None:

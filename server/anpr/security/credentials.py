@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,9 @@ class SecuritySettings(BaseModel):
     client_ca_file: Path | None = Field(None, description="CA of client certificates: mutual TLS")
     client_cert_required: bool = Field(True, description="with client_ca_file: refuse clients without one")
     tokens_file: Path | None = Field(None, description="bearer tokens, one `IDENTITY TOKEN` per line")
+    tokens: SecretStr | None = Field(
+        None, description="the same lines from the environment (a Secret's env var); never logged, not reloaded"
+    )
     policy_file: Path | None = Field(None, description="TOML: each identity's RPCs and camera-id prefixes")
     metrics_client_ca_file: Path | None = Field(None, description="metrics over TLS ask for client certificates")
     triton_ca_file: Path | None = Field(None, description="CA of Triton's certificate: TLS to Triton")
