@@ -189,3 +189,14 @@ def test_train_cli_widens_a_shipped_recogniser_it_fine_tunes(tmp_path: Path, mod
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert saved["width"] == 1.5 and saved["model"]["classifier.weight"].shape == (37, 192, 1)
     assert json.loads((tmp_path / "run.json").read_text())["width"] == 1.5
+
+
+def test_real_crops_are_cut_from_boxes_jittered_as_much_as_asked() -> None:
+    from anpr_training.trainer import _real_crop_batch
+
+    image = np.random.default_rng(0).integers(0, 256, (40, 160), dtype=np.uint8)
+    targets, lengths = np.zeros((1, 10), np.int64), np.ones(1, np.int64)
+    exact = _real_crop_batch([image], targets, lengths, 1, np.random.default_rng(1), jitter=0.0)[0]
+    again = _real_crop_batch([image], targets, lengths, 1, np.random.default_rng(2), jitter=0.0)[0]
+    moved = _real_crop_batch([image], targets, lengths, 1, np.random.default_rng(1), jitter=1.4)[0]
+    assert np.array_equal(exact, again) and not np.array_equal(exact, moved)

@@ -43,6 +43,7 @@ def _train(args: argparse.Namespace) -> int:
         "composite_share",
         "composite_samples",
         "width",
+        "real_crop_jitter",
     ):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
@@ -131,4 +132,7 @@ def register(groups: CommandGroups) -> None:
             command.add_argument("--composite-samples", type=int, help="recogniser: composited crops to generate")
             command.add_argument("--device", default="cpu", help="recogniser only: cuda trains on a GPU")
             command.add_argument("--width", type=float, help="recogniser only: channel scale (1.0: version 1's)")
+            command.add_argument(
+                "--real-crop-jitter", type=float, help="recogniser: box jitter of real crops (0.7; detector units)"
+            )
             command.add_argument("--no-export", action="store_true")
