@@ -30,10 +30,18 @@ LATENCY_BUDGET_MS = 100.0
 
 
 def _client(
-    port: int, cameras: list[str], streams: int, fps: float, seconds: float, jpegs: list[bytes], out: mp.Queue
+    port: int,
+    cameras: list[str],
+    streams: int,
+    fps: float,
+    seconds: float,
+    jpegs: list[bytes],
+    out: mp.Queue,
+    batched: bool = False,
 ) -> None:
     """One client process: `streams` concurrent StreamFrames calls on one channel sharing `cameras`,
-    each camera sending at `fps` (asyncio, so thousands of streams fit in one process)."""
+    each camera sending at `fps` (asyncio, so thousands of streams fit in one process). `batched`: an
+    ingest gateway's StreamFrameBatches instead, one message a tick holding every camera's frame."""
     import asyncio
 
     import grpc
@@ -55,10 +63,31 @@ def _client(
                 yield anpr_pb2.Frame(camera_id=camera, sequence=sequence, encoded=jpegs[sequence % len(jpegs)])
             sequence += 1
 
+    async def batches(group: list[str]):
+        sequence = 0
+        while sequence / fps < seconds:
+            await asyncio.sleep(max(0.0, start + sequence / fps - time.monotonic()))
+            now = time.monotonic()
+            for camera in group:
+                sent_at[(camera, sequence)] = now
+            jpeg = jpegs[sequence % len(jpegs)]
+            yield anpr_pb2.FrameBatch(
+                frames=[anpr_pb2.Frame(camera_id=camera, sequence=sequence, encoded=jpeg) for camera in group]
+            )
+            sequence += 1
+
+    def record(result: anpr_pb2.FrameResult) -> None:
+        latency = (time.monotonic() - sent_at[(result.camera_id, result.sequence)]) * 1000
+        rows.append((result.camera_id, anpr_pb2.FrameStatus.Name(result.status), latency))
+
     async def stream(stub: anpr_pb2_grpc.PlateRecognitionStub, group: list[str]) -> None:
-        async for result in stub.StreamFrames(frames(group), timeout=seconds + 120):
-            latency = (time.monotonic() - sent_at[(result.camera_id, result.sequence)]) * 1000
-            rows.append((result.camera_id, anpr_pb2.FrameStatus.Name(result.status), latency))
+        if batched:
+            async for message in stub.StreamFrameBatches(batches(group), timeout=seconds + 120):
+                for result in message.results:
+                    record(result)
+        else:
+            async for result in stub.StreamFrames(frames(group), timeout=seconds + 120):
+                record(result)
 
     async def main() -> None:
         options = [("grpc.max_send_message_length", 64 << 20)]
@@ -117,9 +146,10 @@ def run_load(
     jpegs: list[bytes],
     workers: int,
     streams: int | None = None,
+    batched: bool = False,
 ) -> dict:
     """One load: `cameras` feeds at `fps` from `workers` processes over `streams` gRPC streams in all
-    (default: one stream per process)."""
+    (default: one stream per process); `batched`: many frames per message (StreamFrameBatches)."""
     names = [f"cam-{k:04d}" for k in range(cameras)]
     before = _scrape(metrics_port)
     rss_before = _rss_mb(pid)
@@ -128,7 +158,7 @@ def run_load(
     workers = min(workers, cameras)
     per_worker = max(1, (streams or workers) // workers)
     procs = [
-        ctx.Process(target=_client, args=(port, names[w::workers], per_worker, fps, seconds, jpegs, queue))
+        ctx.Process(target=_client, args=(port, names[w::workers], per_worker, fps, seconds, jpegs, queue, batched))
         for w in range(workers)
     ]
     started = time.monotonic()

@@ -68,17 +68,29 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _null_model(env: dict[str, str], cameras: int, offered_fps: float, seconds: float, jpegs: list[bytes]) -> dict:
-    """The server with no models, overdriven: processed frames per CPU-second of the server process."""
-    server = ServerProcess("null", env)
+def _null_model(
+    env: dict[str, str],
+    cameras: int,
+    offered_fps: float,
+    seconds: float,
+    jpegs: list[bytes],
+    batched: bool = False,
+    server: ServerProcess | None = None,
+) -> dict:
+    """The server with no models: processed frames per CPU-second of the server process, at the load
+    offered (on `server` if given, else on a server of its own)."""
+    own = server is None
+    server = server or ServerProcess("null", env)
     try:
         cpu_before = _cpu_seconds(server.process.pid)
+        fps = offered_fps / cameras
         load = run_load(
-            server.port, server.metrics_port, server.process.pid, cameras, offered_fps / cameras, seconds, jpegs, 2
+            server.port, server.metrics_port, server.process.pid, cameras, fps, seconds, jpegs, 2, None, batched
         )
         cpu = _cpu_seconds(server.process.pid) - cpu_before
     finally:
-        server.stop()
+        if own:
+            server.stop()
     processed = load["statuses"].get("PROCESSED", 0)
     return {
         "processed_fps": load["processed_fps"],
@@ -86,6 +98,23 @@ def _null_model(env: dict[str, str], cameras: int, offered_fps: float, seconds: 
         "frames_per_cpu_second": processed / cpu if cpu else None,
         "run": load,
     }
+
+
+def message_shapes(env: dict[str, str], cameras: int, seconds: float, jpegs: list[bytes], shares: float = 0.6) -> dict:
+    """The front end's cost per frame with one frame a message (StreamFrames) and with every camera's
+    frame of a tick in one message (StreamFrameBatches), side by side on one server: each shape first
+    overdriven to find its capacity, then measured at `shares` of it, where nothing is dropped (so the
+    CPU time is divided by every frame offered, not by the survivors of an overload)."""
+    server = ServerProcess("null", env)
+    shapes = {}
+    try:
+        for label, batched in (("single", False), ("batched", True)):
+            capacity = _null_model(env, cameras, 3000.0, min(seconds, 8), jpegs, batched, server)["processed_fps"]
+            measured = _null_model(env, cameras, shares * capacity, seconds, jpegs, batched, server)
+            shapes[label] = {"capacity_fps": capacity, "offered_fps": shares * capacity, **measured}
+    finally:
+        server.stop()
+    return shapes
 
 
 def decode_costs(jpegs: list[bytes], rounds: int = 5) -> dict:
@@ -139,6 +168,10 @@ def run(
     # scale (gRPC, validation, scheduling, answering, filling the 384x640 detector input).
     small = [_downscaled(jpeg, SMALL_FRAME) for jpeg in jpegs]
     null_small = _null_model(env, cameras, SMALL_FRAME_OFFERED_FPS, seconds, small)
+    shapes = {
+        "1280x720": message_shapes(env, cameras, seconds, jpegs),
+        "160x90": message_shapes(env, cameras, seconds, small),
+    }
     payload = {
         "backend": backend,
         "batch_size": batch_size,
@@ -150,6 +183,7 @@ def run(
         "server_run": full,
         "null_model": null,
         "null_model_small_frames": {**null_small, "frame_size": list(SMALL_FRAME)},
+        "message_shapes": shapes,
         "decode_ms_per_frame": decode_costs(jpegs),
     }
     write_result(name, payload, out)
@@ -165,11 +199,15 @@ def _plot(payload: dict, path: Path) -> None:
     )
     axes[0].set_ylabel("frames/s")
     axes[0].set_title(f"{payload['backend']}, batch {payload['batch_size']}: ratio {payload['server_vs_bare']:.2f}")
-    per_core = [payload[key]["frames_per_cpu_second"] or 0 for key in ("null_model", "null_model_small_frames")]
-    axes[1].bar(["null model, 1280x720", "null model, 160x90"], per_core, color=["#2ca02c", "#98df8a"])
+    labels, per_core = [], []
+    for size, shapes in payload.get("message_shapes", {}).items():
+        for shape, measured in shapes.items():
+            labels.append(f"{size}\n{shape}")
+            per_core.append(measured["frames_per_cpu_second"] or 0)
+    axes[1].bar(labels, per_core, color=["#2ca02c", "#1f77b4"] * (len(labels) // 2))
     axes[1].axhline(10_000, color="red", linestyle="--", label="target 10,000")
     axes[1].set_ylabel("frames per CPU-second of the server")
-    axes[1].set_title("front end's own cost")
+    axes[1].set_title("front end's own cost (null model, no drops): one frame or a batch a message")
     axes[1].legend()
     save_figure(figure, path)
 
@@ -180,6 +218,13 @@ def format_table(payload: dict) -> str:
         f"{null['frames_per_cpu_second'] or 0:.0f} frames per CPU-second (target >= 10,000)"
         for label, null in (("1280x720", payload["null_model"]), ("160x90", payload["null_model_small_frames"]))
     ]
+    for size, shapes in payload.get("message_shapes", {}).items():
+        for shape, m in shapes.items():
+            lines.append(
+                f"null model, {size}, {shape} messages at {m['offered_fps']:.0f} frames/s (0.6x its capacity "
+                f"{m['capacity_fps']:.0f}; dropped {100 * m['run']['drop_ratio']:.1f}%): "
+                f"{m['frames_per_cpu_second'] or 0:.0f} frames per CPU-second"
+            )
     decode = payload["decode_ms_per_frame"]
     return "\n".join(
         [

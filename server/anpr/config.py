@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     max_streams: int = Field(100, ge=1, description="open StreamFrames calls; more are RESOURCE_EXHAUSTED")
     max_concurrent_streams_per_connection: int = Field(100, ge=1, description="HTTP/2 streams one connection may open")
     max_camera_id_length: int = Field(128, ge=1, le=1024, description="longer camera ids are INVALID")
+    max_frames_per_message: int = Field(256, ge=1, le=4096, description="frames in one StreamFrameBatches message")
     max_batches_in_flight: int = Field(2, ge=1, description="detector batches being processed at once")
     # Large enough that the scheduler, not gRPC flow control, decides what to drop under overload
     # (measured at 2x capacity: p99 3.1 s with 64, 1.3 s with 1,024); memory stays bounded by the

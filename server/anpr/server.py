@@ -151,6 +151,7 @@ class AnprServer:
             s.max_camera_id_length,
             s.max_streams,
             self.vehicles,
+            s.max_frames_per_message,
         )
         self._grpc = grpc.aio.server(options=transport_options(s))
         add_to_server(self.servicer, self._grpc)

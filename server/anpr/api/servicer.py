@@ -67,6 +67,11 @@ def add_to_server(servicer: PlateRecognitionServicer, server: grpc.aio.Server) -
             request_deserializer=_tolerant(anpr_pb2.Frame.FromString),
             response_serializer=anpr_pb2.FrameResult.SerializeToString,
         ),
+        "StreamFrameBatches": grpc.stream_stream_rpc_method_handler(
+            servicer.StreamFrameBatches,
+            request_deserializer=_tolerant(anpr_pb2.FrameBatch.FromString),
+            response_serializer=anpr_pb2.FrameResultBatch.SerializeToString,
+        ),
         "Recognize": grpc.unary_unary_rpc_method_handler(
             servicer.Recognize,
             request_deserializer=_tolerant(anpr_pb2.RecognizeRequest.FromString),
@@ -108,8 +113,10 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         max_camera_id_length: int = 128,
         max_streams: int = 100,
         vehicles: VehicleEvents | None = None,
+        max_frames_per_message: int = 256,
     ) -> None:
         self.dispatcher = dispatcher
+        self.max_frames_per_message = max_frames_per_message
         self.vehicles = vehicles
         self.metrics = metrics
         self.cameras = cameras
@@ -240,26 +247,50 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             active_streams=len(self._readers),
         )
 
-    def _check(self, frame: object, grant: Grant, read: int) -> anpr_pb2.Frame:
-        """The frame, or StreamEnded when the stream must stop at it (`read` messages read before it)."""
-        if isinstance(frame, MalformedMessage):
+    def _check(self, message: object, grant: Grant, read: int, batched: bool) -> list[anpr_pb2.Frame]:
+        """The message's frames, or StreamEnded when the stream must stop at it (`read` messages read
+        before it). A batch is taken whole or not at all."""
+        kind = "FrameBatch" if batched else "Frame"
+        if isinstance(message, MalformedMessage):
             raise StreamEnded(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"message {read + 1} of this stream is not a valid anpr.v1.Frame ({frame.error}); the {read} "
+                f"message {read + 1} of this stream is not a valid anpr.v1.{kind} ({message.error}); the {read} "
                 "before it were read and answered, it and every later message were not read",
             )
-        assert isinstance(frame, anpr_pb2.Frame)
-        if frame.camera_id and not grant.permits_camera(frame.camera_id):
+        frames: list[anpr_pb2.Frame] = list(message.frames) if batched else [message]  # type: ignore[attr-defined,list-item]
+        if len(frames) > self.max_frames_per_message:
             raise StreamEnded(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"identity {grant.identity!r} may not submit frames for camera {frame.camera_id[:128]!r}; message "
-                f"{read + 1} and every later one were not read ({read} read and answered)",
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"message {read + 1} holds {len(frames)} frames, more than {self.max_frames_per_message}; it and "
+                f"every later message were not read ({read} read and answered)",
             )
-        return frame
+        for frame in frames:
+            if frame.camera_id and not grant.permits_camera(frame.camera_id):
+                raise StreamEnded(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"identity {grant.identity!r} may not submit frames for camera {frame.camera_id[:128]!r}; "
+                    f"message {read + 1} and every later one were not read ({read} read and answered)",
+                )
+        return frames
 
     async def StreamFrames(
         self, request_iterator: AsyncIterator[object], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[anpr_pb2.FrameResult]:
+        async for results in self._stream(request_iterator, context, batched=False):
+            for result in results:
+                yield result
+
+    async def StreamFrameBatches(
+        self, request_iterator: AsyncIterator[object], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[anpr_pb2.FrameResultBatch]:
+        async for results in self._stream(request_iterator, context, batched=True):
+            yield anpr_pb2.FrameResultBatch(results=results)
+
+    async def _stream(
+        self, request_iterator: AsyncIterator[object], context: grpc.aio.ServicerContext, batched: bool
+    ) -> AsyncIterator[list[anpr_pb2.FrameResult]]:
+        """One stream of frames (one a message, or batches of them) and its results: one at a time, or
+        as many as are ready in one message when `batched`."""
         grant = await self.access.authorise(context, Rpc.STREAM_FRAMES)
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "not ready or draining")
@@ -267,7 +298,8 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED, f"this server takes at most {self.max_streams} streams"
             )
-        # Bounded by `slots`: one result per unanswered frame; None marks the end of the client's input.
+        # Bounded by `slots`: one result per unanswered frame (a batch may take its last slots after it
+        # was read: at most max_frames_per_message over); None marks the end of the client's input.
         results: asyncio.Queue[anpr_pb2.FrameResult | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self.max_unanswered_per_stream)
         stream = object()
@@ -282,7 +314,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
 
         async def read() -> None:
             nonlocal unanswered, half_closed, read_count, ended
-            frames = aiter(request_iterator)
+            messages = aiter(request_iterator)
             try:
                 while True:
                     # Pacing: a slot is taken before reading, so a stream with too many frames
@@ -290,7 +322,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                     # Cancellation (draining) lands on an await where no frame is half-accepted.
                     await slots.acquire()
                     try:
-                        frame = self._check(await anext(frames), grant, read_count)
+                        frames = self._check(await anext(messages), grant, read_count, batched)
                     except StopAsyncIteration:
                         half_closed = True
                         return
@@ -298,8 +330,14 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                         ended = stop
                         return
                     read_count += 1
-                    unanswered += 1
-                    self._intake(frame, reply, stream)
+                    if not frames:
+                        slots.release()
+                        continue
+                    for _ in frames[1:]:
+                        await slots.acquire()
+                    unanswered += len(frames)
+                    for frame in frames:
+                        self._intake(frame, reply, stream)
             finally:
                 results.put_nowait(None)
 
@@ -309,13 +347,18 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         reading = True
         try:
             while reading or unanswered:
-                item = await results.get()
-                if item is None:
+                ready = [await results.get()]
+                while batched and len(ready) < self.max_frames_per_message and not results.empty():
+                    ready.append(results.get_nowait())
+                answered = [item for item in ready if item is not None]
+                if len(answered) < len(ready):
                     reading = False
+                if not answered:
                     continue
-                unanswered -= 1
-                slots.release()
-                yield item
+                unanswered -= len(answered)
+                for _ in answered:
+                    slots.release()
+                yield answered
         finally:
             self._readers.discard(reader)
             self.metrics.active_streams.dec()

@@ -40,6 +40,11 @@ class PlateRecognitionStub:
                 request_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.Frame.SerializeToString,
                 response_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.FrameResult.FromString,
                 _registered_method=True)
+        self.StreamFrameBatches = channel.stream_stream(
+                '/anpr.v1.PlateRecognition/StreamFrameBatches',
+                request_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.FrameBatch.SerializeToString,
+                response_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.FrameResultBatch.FromString,
+                _registered_method=True)
         self.Recognize = channel.unary_unary(
                 '/anpr.v1.PlateRecognition/Recognize',
                 request_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.RecognizeRequest.SerializeToString,
@@ -69,6 +74,16 @@ class PlateRecognitionServicer:
         fast sender is paced by gRPC flow control. Under overload a camera's oldest frames are answered
         DROPPED_STALE first. After the client half-closes, the remaining results are sent, then the
         stream ends with OK.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamFrameBatches(self, request_iterator, context):
+        """The same as StreamFrames, for ingest gateways that aggregate many cameras: many frames per message
+        (at most the server's max_frames_per_message; a larger batch ends the call INVALID_ARGUMENT), and
+        results in batches of whatever is ready. Every frame still gets exactly one result, with the same
+        statuses, fairness and pacing (frames unanswered); a batch is read whole or not at all.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -109,6 +124,11 @@ def add_PlateRecognitionServicer_to_server(servicer, server):
                     servicer.StreamFrames,
                     request_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.Frame.FromString,
                     response_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.FrameResult.SerializeToString,
+            ),
+            'StreamFrameBatches': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamFrameBatches,
+                    request_deserializer=anpr_dot_api_dot_v1_dot_anpr__pb2.FrameBatch.FromString,
+                    response_serializer=anpr_dot_api_dot_v1_dot_anpr__pb2.FrameResultBatch.SerializeToString,
             ),
             'Recognize': grpc.unary_unary_rpc_method_handler(
                     servicer.Recognize,
@@ -154,6 +174,33 @@ class PlateRecognition:
             '/anpr.v1.PlateRecognition/StreamFrames',
             anpr_dot_api_dot_v1_dot_anpr__pb2.Frame.SerializeToString,
             anpr_dot_api_dot_v1_dot_anpr__pb2.FrameResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamFrameBatches(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/anpr.v1.PlateRecognition/StreamFrameBatches',
+            anpr_dot_api_dot_v1_dot_anpr__pb2.FrameBatch.SerializeToString,
+            anpr_dot_api_dot_v1_dot_anpr__pb2.FrameResultBatch.FromString,
             options,
             channel_credentials,
             insecure,
