@@ -5,7 +5,9 @@ where the set also trains) and synthetic sets. With `--min-plate-width`, labelle
 that count neither way (the real sets label plates a few pixels wide), and the same reads are also
 scored with every plate counted (`all_plates`). Writes one JSON with every set's metrics per version,
 a PNG of the headline numbers, and for the newest version each set's errors (`--errors`: JSON, a
-contact sheet of the worst, character confusions), which are what a person looks through next.
+contact sheet of the worst, character confusions), which are what a person looks through next. With
+`--placements front_end triton` each version is also scored through a local Triton's `plate_pipeline`
+(encoded files in, DALI decode and letterbox there), beside the front-end path.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ async def _score(
     sets: list[LabelledSet], settings: PipelineSettings, errors: Path | None, min_plate_width: float
 ) -> dict[str, dict]:
     scores = {}
-    async with running_backend("onnxruntime", settings) as backend:
+    kind = "triton" if settings.preprocessing == "triton" else "onnxruntime"
+    async with running_backend(kind, settings) as backend:
         for labelled in sets:
             report = await evaluate(
                 labelled.directory,
@@ -72,19 +75,29 @@ def run(
     out: Path = RESULTS,
     name: str = "accuracy",
     min_plate_width: float = 0.0,
+    placements: tuple[str, ...] = ("front_end",),
 ) -> dict:
-    """Scores each version (both models) on each set; writes NAME.json, NAME.png and NAME_errors/."""
+    """Scores each version (both models) on each set, for each placement of the pre-processing;
+    writes NAME.json, NAME.png and NAME_errors/ (the newest version, front-end path)."""
     sets = [labelled_set(directory) for directory in directories]
     results = {}
     for version in versions:
-        settings = PipelineSettings(
-            model_repository=repository, detector_version=version, recogniser_version=version, onnx_threads=2
-        )
-        errors = out / f"{name}_errors" if version == max(versions) else None
-        results[f"v{version}"] = asyncio.run(_score(sets, settings, errors, min_plate_width))
+        for placement in placements:
+            settings = PipelineSettings(
+                model_repository=repository,
+                detector_version=version,
+                recogniser_version=version,
+                onnx_threads=2,
+                preprocessing=placement,
+            )
+            newest = version == max(versions) and placement == placements[0]
+            errors = out / f"{name}_errors" if newest else None
+            label = f"v{version}" if placement == "front_end" else f"v{version} {placement}"
+            results[label] = asyncio.run(_score(sets, settings, errors, min_plate_width))
     payload = {
         "sets": {s.name: {"path": str(s.directory), "split": s.split} for s in sets},
         "min_plate_width": min_plate_width,
+        "placements": list(placements),
         "versions": results,
     }
     write_result(name, payload, out)

@@ -17,6 +17,8 @@ DEFAULT_RESULTS = Path("benchmarks") / "results"  # relative to the working dire
 
 def _models_eval(args: argparse.Namespace) -> int:
     from anpr.config import load_settings
+    from anpr.inference.backend import PlateBackend
+    from anpr.inference.backends import running_backend
     from anpr.inference.onnxruntime_models import ModelFileError, OnnxRuntimeBackend
     from anpr_benchmarks.evaluation.errors import format_confusions, write_errors
     from anpr_benchmarks.evaluation.evaluate import EvaluationReport, evaluate, format_report
@@ -29,6 +31,7 @@ def _models_eval(args: argparse.Namespace) -> int:
             ("model_repository", args.model_repository),
             ("detector_version", args.detector_version),
             ("recogniser_version", args.recogniser_version),
+            ("preprocessing", args.preprocessing),
         )
         if value is not None
     }
@@ -37,19 +40,25 @@ def _models_eval(args: argparse.Namespace) -> int:
         print(f"error: {args.directory} is not a folder", file=sys.stderr)
         return 2
 
+    async def scored(backend: PlateBackend) -> EvaluationReport:
+        return await evaluate(
+            args.directory,
+            backend,
+            settings,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
+            split=args.split,
+            min_plate_width=args.min_plate_width,
+        )
+
     async def run() -> EvaluationReport:
+        if settings.preprocessing == "triton":  # the whole pipeline in a local Triton, as it serves
+            async with running_backend("triton", settings) as served:
+                return await scored(served)
         backend = OnnxRuntimeBackend(settings, fp16=args.fp16)
         await backend.start()
         try:
-            return await evaluate(
-                args.directory,
-                backend,
-                settings,
-                batch_size=args.batch_size,
-                progress=not args.quiet,
-                split=args.split,
-                min_plate_width=args.min_plate_width,
-            )
+            return await scored(backend)
         finally:
             await backend.close()
 
@@ -76,7 +85,15 @@ def _models_eval(args: argparse.Namespace) -> int:
 def _bench_accuracy(args: argparse.Namespace) -> int:
     from anpr_benchmarks.accuracy import format_table, run
 
-    payload = run(args.sets, args.versions, args.model_repository, args.out, args.name, args.min_plate_width)
+    payload = run(
+        args.sets,
+        args.versions,
+        args.model_repository,
+        args.out,
+        args.name,
+        args.min_plate_width,
+        tuple(args.placements),
+    )
     print(format_table(payload))
     print(f"wrote {args.out / args.name}.json, .png and {args.name}_errors/")
     return 0
@@ -227,6 +244,11 @@ def register(groups: CommandGroups) -> None:
         "--min-plate-width", type=float, default=0.0, help="labelled boxes narrower than this (px) count nowhere"
     )
     evaluation.add_argument("--batch-size", type=int, default=8)
+    evaluation.add_argument(
+        "--preprocessing",
+        choices=["front_end", "triton"],
+        help="triton: encoded files through a local Triton's plate_pipeline (DALI), as the server would send them",
+    )
     evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluation.add_argument(
         "--fp16", action="store_true", help="models in float16, as TensorRT FP16 plans run them (needs `onnx`)"
@@ -270,6 +292,13 @@ def register(groups: CommandGroups) -> None:
     accuracy.add_argument("--model-repository", type=Path, default=DEFAULT_MODEL_REPOSITORY)
     accuracy.add_argument("--min-plate-width", type=float, default=0.0, help="narrower labelled plates count nowhere")
     accuracy.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
+    accuracy.add_argument(
+        "--placements",
+        nargs="+",
+        choices=["front_end", "triton"],
+        default=["front_end"],
+        help="where frames are pre-processed: here, and/or in a local Triton's plate_pipeline (DALI)",
+    )
     accuracy.add_argument("--name", default="accuracy")
     accuracy.set_defaults(handler=_bench_accuracy)
 

@@ -5,7 +5,9 @@ called directly with the same batch size and the same per-frame work (JPEG decod
 detector, crops, recogniser, decoding), in one run: the server's throughput as a ratio of the bare
 backend's. And the null model: the server with no models at all, whose processed frames per
 CPU-second of the server process is the front end's own cost, with 1280x720 frames and with 160x90
-ones (nearly no decoding: what remains is per-frame, not per-pixel, work). And JPEG decoding alone,
+ones (nearly no decoding: what remains is per-frame, not per-pixel, work), for both placements of the
+pre-processing (`front_end`: decode and letterbox here; `triton`: headers checked here, bytes
+forwarded) and both message shapes (one frame or a batch a message). And JPEG decoding alone,
 straight to grey as served against colour then grey as before, side by side.
 """
 
@@ -100,21 +102,30 @@ def _null_model(
     }
 
 
+PLACEMENTS = ("front_end", "triton")
+
+
 def message_shapes(env: dict[str, str], cameras: int, seconds: float, jpegs: list[bytes], shares: float = 0.6) -> dict:
-    """The front end's cost per frame with one frame a message (StreamFrames) and with every camera's
-    frame of a tick in one message (StreamFrameBatches), side by side on one server: each shape first
-    overdriven to find its capacity, then measured at `shares` of it, where nothing is dropped (so the
-    CPU time is divided by every frame offered, not by the survivors of an overload)."""
-    server = ServerProcess("null", env)
-    shapes = {}
-    try:
-        for label, batched in (("single", False), ("batched", True)):
-            capacity = _null_model(env, cameras, 3000.0, min(seconds, 8), jpegs, batched, server)["processed_fps"]
-            measured = _null_model(env, cameras, shares * capacity, seconds, jpegs, batched, server)
-            shapes[label] = {"capacity_fps": capacity, "offered_fps": shares * capacity, **measured}
-    finally:
-        server.stop()
-    return shapes
+    """The front end's cost per frame for each placement of the pre-processing, with one frame a
+    message (StreamFrames) and with every camera's frame of a tick in one message (StreamFrameBatches),
+    side by side, one server per placement: each shape first overdriven to find its capacity, then
+    measured at `shares` of it, where nothing is dropped (so the CPU time is divided by every frame
+    offered, not by the survivors of an overload)."""
+    placements: dict[str, dict] = {}
+    for placement in PLACEMENTS:
+        placed = {**env, "ANPR_PIPELINE__PREPROCESSING": placement}
+        server = ServerProcess("null", placed)
+        shapes = placements[placement] = {}
+        try:
+            for label, batched in (("single", False), ("batched", True)):
+                capacity = _null_model(placed, cameras, 3000.0, min(seconds, 8), jpegs, batched, server)[
+                    "processed_fps"
+                ]
+                measured = _null_model(placed, cameras, shares * capacity, seconds, jpegs, batched, server)
+                shapes[label] = {"capacity_fps": capacity, "offered_fps": shares * capacity, **measured}
+        finally:
+            server.stop()
+    return placements
 
 
 def decode_costs(jpegs: list[bytes], rounds: int = 5) -> dict:
@@ -193,21 +204,24 @@ def run(
 
 def _plot(payload: dict, path: Path) -> None:
     plt = pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    figure, axes = plt.subplots(1, 2, figsize=(14, 4.5), gridspec_kw={"width_ratios": [1, 2.5]})
     axes[0].bar(
         ["bare backend", "full server"], [payload["bare_backend_fps"], payload["server_fps"]], color=["#888", "#1f77b4"]
     )
     axes[0].set_ylabel("frames/s")
     axes[0].set_title(f"{payload['backend']}, batch {payload['batch_size']}: ratio {payload['server_vs_bare']:.2f}")
-    labels, per_core = [], []
-    for size, shapes in payload.get("message_shapes", {}).items():
-        for shape, measured in shapes.items():
-            labels.append(f"{size}\n{shape}")
-            per_core.append(measured["frames_per_cpu_second"] or 0)
-    axes[1].bar(labels, per_core, color=["#2ca02c", "#1f77b4"] * (len(labels) // 2))
+    labels, per_core, colours = [], [], []
+    for size, placements in payload.get("message_shapes", {}).items():
+        for placement, shapes in placements.items():
+            for shape, measured in shapes.items():
+                labels.append(f"{size}\n{placement}\n{shape}")
+                per_core.append(measured["frames_per_cpu_second"] or 0)
+                colours.append({"front_end": "#2ca02c", "triton": "#1f77b4"}[placement])
+    axes[1].bar(labels, per_core, color=colours)
     axes[1].axhline(10_000, color="red", linestyle="--", label="target 10,000")
     axes[1].set_ylabel("frames per CPU-second of the server")
-    axes[1].set_title("front end's own cost (null model, no drops): one frame or a batch a message")
+    axes[1].set_title("front end's own cost (null model, no drops)")
+    axes[1].tick_params(axis="x", labelsize=7)
     axes[1].legend()
     save_figure(figure, path)
 
@@ -218,13 +232,15 @@ def format_table(payload: dict) -> str:
         f"{null['frames_per_cpu_second'] or 0:.0f} frames per CPU-second (target >= 10,000)"
         for label, null in (("1280x720", payload["null_model"]), ("160x90", payload["null_model_small_frames"]))
     ]
-    for size, shapes in payload.get("message_shapes", {}).items():
-        for shape, m in shapes.items():
-            lines.append(
-                f"null model, {size}, {shape} messages at {m['offered_fps']:.0f} frames/s (0.6x its capacity "
-                f"{m['capacity_fps']:.0f}; dropped {100 * m['run']['drop_ratio']:.1f}%): "
-                f"{m['frames_per_cpu_second'] or 0:.0f} frames per CPU-second"
-            )
+    for size, placements in payload.get("message_shapes", {}).items():
+        for placement, shapes in placements.items():
+            for shape, m in shapes.items():
+                dropped = 100 * m["run"]["drop_ratio"]
+                lines.append(
+                    f"null model, {size}, pre-processing {placement}, {shape} messages at {m['offered_fps']:.0f} "
+                    f"frames/s (0.6x its capacity {m['capacity_fps']:.0f}; dropped {dropped:.1f}%): "
+                    f"{m['frames_per_cpu_second'] or 0:.0f} frames per CPU-second"
+                )
     decode = payload["decode_ms_per_frame"]
     return "\n".join(
         [

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from anpr.inference.backends import BackendKind
@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     passes: PassSettings = PassSettings()
     hotlist: HotlistSettings = HotlistSettings()
     events: EventSettings = EventSettings()
+
+    @model_validator(mode="after")
+    def _triton_side_preprocessing(self) -> Settings:
+        if self.pipeline.preprocessing == "triton":
+            if self.backend == "onnxruntime":
+                raise ValueError('pipeline.preprocessing "triton" needs the triton backend (or null, to measure)')
+            if self.passes.overview_images:
+                raise ValueError(
+                    'passes.overview_images needs pipeline.preprocessing "front_end": with "triton" the frame\'s '
+                    "pixels never reach this process (plate patches come from Triton's pipeline)"
+                )
+        return self
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

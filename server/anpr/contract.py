@@ -86,3 +86,24 @@ class ModelVersion:
 
     def __str__(self) -> str:
         return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class FramePipelineSpec:
+    """The Triton-side pipeline (`plate_pipeline`): encoded frames in (one JPEG or PNG a batch item,
+    BYTES), per frame its plates' boxes (frame pixels), detector scores and recogniser probabilities out,
+    padded to the most plates of a request (`plate_count` says how many are real), the plate patches
+    when asked for, and why a frame could not be decoded (`error`, empty when it was)."""
+
+    name: str = "plate_pipeline"
+    input: str = "frames"
+    plate_count: str = "plate_count"
+    boxes: str = "boxes"
+    scores: str = "scores"
+    probs: str = "probs"
+    patches: str = "patches"
+    error: str = "error"
+    max_batch: int = 64
+
+
+PIPELINE = FramePipelineSpec()

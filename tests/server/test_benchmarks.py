@@ -118,10 +118,13 @@ def test_overhead_benchmark_compares_server_and_bare_backend(tmp_path: Path) -> 
     assert small["run"]["answered"] == small["run"]["sent"]
     assert payload["server_run"]["answered"] == payload["server_run"]["sent"]
     for size in ("1280x720", "160x90"):
-        shapes = payload["message_shapes"][size]
-        assert set(shapes) == {"single", "batched"}
-        for measured in shapes.values():
-            assert measured["run"]["answered"] == measured["run"]["sent"] > 0 and measured["frames_per_cpu_second"] > 0
+        placements = payload["message_shapes"][size]
+        assert set(placements) == {"front_end", "triton"}
+        for shapes in placements.values():
+            assert set(shapes) == {"single", "batched"}
+            for measured in shapes.values():
+                assert measured["run"]["answered"] == measured["run"]["sent"] > 0
+                assert measured["frames_per_cpu_second"] > 0
     decode = payload["decode_ms_per_frame"]
     assert decode["speedup"] == decode["colour_then_grey"] / decode["luminance"] and decode["luminance"] > 0
     assert (tmp_path / "quick.png").stat().st_size > 5_000

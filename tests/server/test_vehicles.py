@@ -184,6 +184,8 @@ def test_a_hotlist_reload_under_load_loses_no_frame(synthetic_passes, tmp_path: 
 
         def frames():
             yield from _frames([first], camera_of=lambda _: "cam-a")
+            # The client reads ahead of the server: swap the list only once the first vehicle was hit.
+            _until(lambda: len(events.of_kind("hit")) >= 1, 60, "the hit before the reload")
             hotlist.write_text(f"plate,category,priority,note\n{second.text},stolen,1,\n")  # mid-stream
             time.sleep(1.0)
             yield from _frames([second], start=1.8e9 + 60, camera_of=lambda _: "cam-b")

@@ -48,6 +48,20 @@ def test_plate_formats_are_configurable_and_checked(tmp_path: Path) -> None:
         load_settings(config)
 
 
+def test_triton_side_preprocessing_is_refused_where_it_cannot_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANPR_PIPELINE__PREPROCESSING", "triton")
+    assert load_settings(backend="triton").pipeline.preprocessing == "triton"
+    assert load_settings(backend="null").pipeline.preprocessing == "triton"
+    with pytest.raises(ValidationError, match="needs the triton backend"):
+        load_settings(backend="onnxruntime")
+    monkeypatch.setenv("ANPR_PASSES__OVERVIEW_IMAGES", "true")
+    with pytest.raises(ValidationError, match="overview_images needs"):
+        load_settings(backend="triton")
+    monkeypatch.setenv("ANPR_PIPELINE__PREPROCESSING", "gpu")
+    with pytest.raises(ValidationError, match="preprocessing"):
+        load_settings()
+
+
 def test_every_setting_is_documented_in_the_readme() -> None:
     """The README's configuration table names every field operators can set, nested ones as `section.field`."""
     readme = (ROOT / "README.md").read_text()

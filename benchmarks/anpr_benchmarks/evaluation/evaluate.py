@@ -13,8 +13,8 @@ import numpy as np
 from tqdm import tqdm
 
 from anpr.domain import InvalidFrame
-from anpr.inference.backend import PlateBackend
-from anpr.inference.pipeline import PipelineSettings, run_batch
+from anpr.inference.backend import FramePipeline, PlateBackend
+from anpr.inference.pipeline import PipelineSettings, run_batch, run_encoded_batch
 from anpr.ingest.decode import decode_encoded
 from anpr_benchmarks.evaluation.metrics import Tally
 from anpr_synth.labelled_set import LabelError, LabelledImage, iter_labelled_set
@@ -38,6 +38,11 @@ def _load_pixels(path: Path) -> np.ndarray | None:
         return None
 
 
+def _load_bytes(path: Path) -> bytes:
+    """The file as the front end forwards it with `preprocessing = "triton"` (Triton decodes it)."""
+    return path.read_bytes()
+
+
 async def evaluate(
     directory: Path,
     backend: PlateBackend,
@@ -48,7 +53,8 @@ async def evaluate(
     min_plate_width: float = 0.0,
 ) -> EvaluationReport:
     """Scores the pipeline on every readable, labelled image of `directory` (only those of the real
-    sets' `split` part if given); skips the rest with a reason."""
+    sets' `split` part if given); skips the rest with a reason. With `settings.preprocessing = "triton"`
+    the encoded files go to the backend's Triton-side pipeline, as the server sends them."""
     if not directory.is_dir():
         raise FileNotFoundError(f"not a folder: {directory}")
     entries = list(iter_labelled_set(directory))
@@ -56,14 +62,29 @@ async def evaluate(
         entries = [e for e in entries if isinstance(e, LabelError) or split_of(e.image_path) == split]
     tally = Tally(min_plate_width)
     skipped: list[str] = []
-    batch: list[tuple[LabelledImage, np.ndarray]] = []
+    batch: list[tuple[LabelledImage, np.ndarray | bytes]] = []
     executor = ThreadPoolExecutor(2, thread_name_prefix="eval")
     started = time.perf_counter()
+    triton_side = settings.preprocessing == "triton"
+    if triton_side and not isinstance(backend, FramePipeline):
+        raise ValueError(f'the {backend.name} backend has no Triton-side pipeline (preprocessing "triton")')
 
     async def flush() -> None:
-        reads = await run_batch(backend, [image for _, image in batch], settings, executor)
-        for (labelled, _), frame_reads in zip(batch, reads):
-            tally.add(labelled.image_path.name, labelled.plates, frame_reads)
+        if triton_side:
+            assert isinstance(backend, FramePipeline)
+            encoded = [data for _, data in batch if isinstance(data, bytes)]
+            results = await run_encoded_batch(backend, encoded, settings, executor)
+            for (labelled, _), result in zip(batch, results):
+                if result.invalid is not None:
+                    skipped.append(f"{labelled.image_path}: not a readable image ({result.invalid})")
+                else:
+                    tally.add(labelled.image_path.name, labelled.plates, result.reads)
+        else:
+            reads = await run_batch(
+                backend, [image for _, image in batch if isinstance(image, np.ndarray)], settings, executor
+            )
+            for (labelled, _), frame_reads in zip(batch, reads):
+                tally.add(labelled.image_path.name, labelled.plates, frame_reads)
         batch.clear()
 
     loop = asyncio.get_running_loop()
@@ -71,7 +92,7 @@ async def evaluate(
         if isinstance(entry, LabelError):
             skipped.append(str(entry))
             continue
-        image = await loop.run_in_executor(executor, _load_pixels, entry.image_path)
+        image = await loop.run_in_executor(executor, _load_bytes if triton_side else _load_pixels, entry.image_path)
         if image is None:
             skipped.append(f"{entry.image_path}: not a readable image")
             continue

@@ -211,6 +211,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                 stream,
                 size=size,
                 captured_at=captured_at(frame),
+                encoded=image if isinstance(image, bytes) else None,
             )
         )
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from anpr.contract import CTC_COLUMNS, DETECTOR, NUM_CLASSES, RECOGNISER, ModelVersion
+from anpr.domain import InvalidFrame
+from anpr.vision.detection import Detection
 
 
 class BackendUnavailable(RuntimeError):
@@ -37,6 +41,39 @@ class PlateBackend(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class FramePlates:
+    """What the Triton-side pipeline found in one encoded frame: its detections (frame pixels, above the
+    pipeline's score threshold), the recogniser's probabilities for each, and each plate's patch when
+    asked for; or why the frame could not be decoded."""
+
+    detections: list[Detection]
+    probs: np.ndarray  # (len(detections), T, classes)
+    patches: tuple[bytes, ...] = ()
+    invalid: InvalidFrame | None = None
+
+
+@dataclass(frozen=True)
+class PipelineRequest:
+    """What the front end asks of the Triton-side pipeline, beside the frames."""
+
+    detector_version: int
+    recogniser_version: int
+    score_threshold: float
+    nms_iou: float
+    max_plates: int
+    with_patches: bool = False
+
+
+@runtime_checkable
+class FramePipeline(Protocol):
+    """A backend that takes encoded frames and does all the rest (`pipeline.preprocessing = "triton"`)."""
+
+    async def read_encoded(self, frames: Sequence[bytes], request: PipelineRequest) -> list[FramePlates]:
+        """One result per frame, in order."""
+        ...
+
+
 class NullBackend:
     """No model at all: finds no plates, instantly. Measures the front end's own cost (benchmarks)."""
 
@@ -57,6 +94,10 @@ class NullBackend:
     async def recognise(self, crops: np.ndarray) -> np.ndarray:
         return np.zeros((len(crops), CTC_COLUMNS, NUM_CLASSES), np.float32)
 
+    async def read_encoded(self, frames: Sequence[bytes], request: PipelineRequest) -> list[FramePlates]:
+        empty = np.zeros((0, CTC_COLUMNS, NUM_CLASSES), np.float32)
+        return [FramePlates([], empty) for _ in frames]
+
     async def close(self) -> None:
         return None
 
@@ -76,6 +117,13 @@ class BackendWrapper:
 
     def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
         return self.backend.model_versions()
+
+    @property
+    def pipeline(self) -> FramePipeline:
+        """The wrapped backend as a Triton-side pipeline; BackendUnavailable if it is not one."""
+        if not isinstance(self.backend, FramePipeline):
+            raise BackendUnavailable(f"the {self.name} backend takes decoded frames only")
+        return self.backend
 
     async def close(self) -> None:
         await self.backend.close()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+from anpr.contract import MODELS, PIPELINE
 from anpr.inference.backend import NullBackend, PlateBackend
 from anpr.inference.onnxruntime_models import OnnxRuntimeBackend
 from anpr.inference.pipeline import PipelineSettings
@@ -15,6 +16,13 @@ from anpr.inference.triton_backend import TritonBackend
 from anpr.inference.triton_process import LocalTriton
 
 BackendKind = Literal["triton", "onnxruntime", "null"]
+
+
+def served_models(pipeline: PipelineSettings) -> tuple[str, ...]:
+    """The models a local Triton loads: the two, and the Triton-side pipeline when it is used (DALI
+    costs its load time and memory only then)."""
+    models = tuple(spec.name for spec in MODELS)
+    return (*models, PIPELINE.name) if pipeline.preprocessing == "triton" else models
 
 
 async def open_backend(
@@ -35,7 +43,7 @@ async def open_backend(
         backend = NullBackend()
     else:
         if triton_url is None:
-            local = LocalTriton(pipeline.model_repository, triton_exit_timeout_s)
+            local = LocalTriton(pipeline.model_repository, triton_exit_timeout_s, models=served_models(pipeline))
             await local.start()
             triton_url = local.url
         backend = TritonBackend(

@@ -6,12 +6,12 @@ milliseconds, not the call deadline."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
-from anpr.inference.backend import BackendUnavailable, BackendWrapper, PlateBackend
+from anpr.inference.backend import BackendUnavailable, BackendWrapper, FramePlates, PipelineRequest, PlateBackend
 
 T = TypeVar("T")
 
@@ -39,13 +39,13 @@ class CircuitBreaker(BackendWrapper):
     def is_open(self) -> bool:
         return self._opened_at is not None
 
-    async def _call(self, call: Callable[[np.ndarray], Awaitable[T]], batch: np.ndarray) -> T:
+    async def _call(self, call: Callable[..., Awaitable[T]], *batch: Any) -> T:
         if self._opened_at is not None:
             if self._probing or self._clock() - self._opened_at < self.open_s:
                 raise BackendUnavailable("models failing: circuit open, not calling them for a moment")
             self._probing = True
         try:
-            result = await call(batch)
+            result = await call(*batch)
         except Exception:  # not cancellation (a drain): that says nothing about the models
             self._failed()
             raise
@@ -67,3 +67,6 @@ class CircuitBreaker(BackendWrapper):
 
     async def recognise(self, crops: np.ndarray) -> np.ndarray:
         return await self._call(self.backend.recognise, crops)
+
+    async def read_encoded(self, frames: Sequence[bytes], request: PipelineRequest) -> list[FramePlates]:
+        return await self._call(self.pipeline.read_encoded, frames, request)

@@ -2,7 +2,9 @@
 
 `run_batch` is the one place the five steps are written: the server's dispatcher, `anpr models eval`
 and the benchmarks all call it. CPU steps run in the executor given (never on the event loop); model
-calls go to any `PlateBackend`.
+calls go to any `PlateBackend`. With `preprocessing = "triton"`, `run_encoded_batch` sends the encoded
+frames to Triton's `plate_pipeline`, which does the first four steps there (DALI decode and letterbox,
+the same box decoding and crops); the reads are made from its output here, by the same code.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from anpr.contract import DETECTOR, DETECTOR_INPUT_HW, RECOGNISER, RECOGNISER_INPUT_HW, ModelSpec, ModelVersion
-from anpr.domain import PlateRead
-from anpr.inference.backend import PlateBackend
+from anpr.domain import InvalidFrame, PlateRead
+from anpr.inference.backend import FramePipeline, FramePlates, PipelineRequest, PlateBackend
 from anpr.vision.crop import crop_plate
 from anpr.vision.ctc import PlateText, decode_ctc
 from anpr.vision.detection import Detection, decode_detections
@@ -39,6 +42,11 @@ class PipelineSettings(BaseModel):
 
     model_repository: Path = Field(
         Path("model_repository"), description="Triton-layout model folder (relative to the working directory)"
+    )
+    preprocessing: Literal["front_end", "triton"] = Field(
+        "front_end",
+        description="where frames are decoded and letterboxed: in this process, or in Triton's plate_pipeline "
+        "(DALI; the front end then checks headers only and forwards the bytes: one Triton call per batch)",
     )
     detector_version: int = Field(2, ge=1)
     recogniser_version: int = Field(2, ge=1)
@@ -90,6 +98,18 @@ class PipelineSettings(BaseModel):
     def model_path(self, spec: ModelSpec) -> Path:
         """The ONNX file of the configured version of a model."""
         return self.model_repository / spec.name / str(self.version(spec)) / "model.onnx"
+
+    def pipeline_request(self, with_patches: bool = False) -> PipelineRequest:
+        """What the Triton-side pipeline needs of these settings (it keeps detections down to the
+        verified threshold; the outright threshold and format checks are applied here, to its output)."""
+        return PipelineRequest(
+            self.detector_version,
+            self.recogniser_version,
+            self.verified_detection_threshold,
+            self.nms_iou,
+            self.max_plates_per_frame,
+            with_patches,
+        )
 
     @property
     def detector_path(self) -> Path:
@@ -194,3 +214,43 @@ async def run_batch(
     detections, crops = await loop.run_in_executor(executor, detect_and_crop, frames, batch, boxes, scores, settings)
     probs = await backend.recognise(crops) if len(crops) else None
     return await loop.run_in_executor(executor, assemble_reads, detections, probs, settings)
+
+
+@dataclass(frozen=True)
+class EncodedFrameReads:
+    """One encoded frame's reads from the Triton-side pipeline (and each read's plate patch, when asked
+    for), or why it could not be decoded there."""
+
+    reads: list[PlateRead]
+    patches: tuple[bytes, ...] = ()
+    invalid: InvalidFrame | None = None
+
+
+def _encoded_reads(results: list[FramePlates], settings: PipelineSettings) -> list[EncodedFrameReads]:
+    decoded = [result for result in results if result.invalid is None]
+    probs = [result.probs for result in decoded if len(result.probs)]
+    reads = iter(assemble_reads([r.detections for r in decoded], np.concatenate(probs) if probs else None, settings))
+    out = []
+    for result in results:
+        if result.invalid is not None:
+            out.append(EncodedFrameReads([], invalid=result.invalid))
+            continue
+        frame_reads = next(reads)
+        patch_of = {detection.box: patch for detection, patch in zip(result.detections, result.patches)}
+        patches = tuple(patch_of[read.box] for read in frame_reads if read.box in patch_of)
+        out.append(EncodedFrameReads(frame_reads, patches))
+    return out
+
+
+async def run_encoded_batch(
+    backend: FramePipeline,
+    frames: Sequence[bytes],
+    settings: PipelineSettings,
+    executor: Executor | None = None,
+    with_patches: bool = False,
+) -> list[EncodedFrameReads]:
+    """Reads every plate in a batch of encoded frames in one call to the Triton-side pipeline."""
+    if not frames:
+        return []
+    results = await backend.read_encoded(frames, settings.pipeline_request(with_patches))
+    return await asyncio.get_running_loop().run_in_executor(executor, _encoded_reads, results, settings)

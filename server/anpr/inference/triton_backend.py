@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import tritonclient.grpc.aio as triton
 from tritonclient.utils import InferenceServerException
 
-from anpr.contract import DETECTOR, MODELS, RECOGNISER, ModelSpec, ModelVersion
-from anpr.inference.backend import BackendUnavailable
+from anpr.contract import DETECTOR, MODELS, PIPELINE, RECOGNISER, ModelSpec, ModelVersion
+from anpr.domain import InvalidFrame, Reason
+from anpr.inference.backend import BackendUnavailable, FramePlates, PipelineRequest
 from anpr.inference.pipeline import PipelineSettings
+from anpr.vision.detection import Detection
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,13 @@ class TritonBackend:
                 if mismatch:
                     log.error("%s:%s %s: re-export it and re-render the repository", spec.name, version, mismatch)
                     return False
+            if self._settings.preprocessing == "triton":
+                if not await self._client.is_model_ready(PIPELINE.name, client_timeout=deadline):
+                    return False
+                config = (await self._client.get_model_config(PIPELINE.name, as_json=True, client_timeout=deadline))[
+                    "config"
+                ]
+                self._max_batch[PIPELINE.name] = max(1, int(config.get("max_batch_size", 1)))
         except InferenceServerException:
             return False
         return True
@@ -114,7 +125,57 @@ class TritonBackend:
         (probs,) = await self._infer(RECOGNISER, crops[:, None])
         return probs
 
+    async def read_encoded(self, frames: Sequence[bytes], request: PipelineRequest) -> list[FramePlates]:
+        """Encoded frames to Triton's plate_pipeline: one call per `max_batch_size` of them."""
+        if self._client is None:
+            raise BackendUnavailable("Triton client is not started")
+        outputs = [PIPELINE.plate_count, PIPELINE.boxes, PIPELINE.scores, PIPELINE.probs, PIPELINE.error]
+        if request.with_patches:
+            outputs.append(PIPELINE.patches)
+        parameters = {k: v for k, v in asdict(request).items() if k != "with_patches"}
+        step = self._max_batch.get(PIPELINE.name, PIPELINE.max_batch)
+        results: list[FramePlates] = []
+        for start in range(0, len(frames), step):
+            chunk = np.array([[frame] for frame in frames[start : start + step]], dtype=np.object_)
+            tensor = triton.InferInput(PIPELINE.input, list(chunk.shape), "BYTES")
+            tensor.set_data_from_numpy(chunk)
+            try:
+                response = await self._client.infer(
+                    PIPELINE.name,
+                    [tensor],
+                    outputs=[triton.InferRequestedOutput(name) for name in outputs],
+                    client_timeout=self._timeout_s,
+                    parameters=parameters,
+                )
+            except InferenceServerException as error:
+                raise BackendUnavailable(f"Triton {PIPELINE.name}: {error.message()}") from error
+            results.extend(_frame_plates(response, request.with_patches))
+        return results
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _frame_plates(response: Any, with_patches: bool) -> list[FramePlates]:
+    """The plate_pipeline's padded outputs, one FramePlates a frame."""
+    counts = response.as_numpy(PIPELINE.plate_count)[:, 0]
+    boxes, scores = response.as_numpy(PIPELINE.boxes), response.as_numpy(PIPELINE.scores)
+    probs, errors = response.as_numpy(PIPELINE.probs), response.as_numpy(PIPELINE.error)[:, 0]
+    patches = response.as_numpy(PIPELINE.patches) if with_patches else None
+    frames = []
+    for k, count in enumerate(counts):
+        if errors[k]:
+            code, _, reason = bytes(errors[k]).decode(errors="replace").partition(":")
+            known = code in Reason._value2member_map_
+            invalid = InvalidFrame(reason if known else f"{code}:{reason}", Reason(code) if known else Reason.CORRUPT)
+            frames.append(FramePlates([], probs[k, :0], invalid=invalid))
+            continue
+        found = [
+            Detection((float(x1), float(y1), float(x2), float(y2)), float(score))
+            for (x1, y1, x2, y2), score in zip(boxes[k, :count], scores[k, :count])
+        ]
+        kept = tuple(bytes(p) for p in patches[k, :count]) if patches is not None else ()
+        frames.append(FramePlates(found, probs[k, :count], kept))
+    return frames

@@ -57,8 +57,15 @@ class LocalTriton:
     MAX_RESTART_DELAY_S = 30.0
     STABLE_AFTER_S = 60.0  # a server that ran this long resets the restart delay
 
-    def __init__(self, model_repository: Path, exit_timeout_s: int = 5, restart_delay_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        model_repository: Path,
+        exit_timeout_s: int = 5,
+        restart_delay_s: float = 1.0,
+        models: tuple[str, ...] | None = None,
+    ) -> None:
         self.model_repository = model_repository
+        self.models = models  # the models to load (None: every folder of the repository)
         self.exit_timeout_s = exit_timeout_s
         self.restart_delay_s = restart_delay_s  # the first restart's delay; doubles while it keeps dying
         self.grpc_port = free_port()
@@ -118,6 +125,8 @@ class LocalTriton:
             "--strict-readiness=true",
             "--log-verbose=0",
         ]
+        if self.models is not None:  # loaded at start only: the model-repository protocol stays refused
+            command += ["--model-control-mode=explicit", *(f"--load-model={name}" for name in self.models)]
         guard = [sys.executable, "-m", "anpr.inference.triton_guard", str(self._workdir), self.shm_prefix, "--"]
         return guard + command, env
 

@@ -20,7 +20,7 @@ from anpr.domain import FrameStatus, Reason
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 PASS_FRAME_BUCKETS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 100)
-STAGES = ("decode", "queue", "detector", "recogniser", "end_to_end")
+STAGES = ("decode", "queue", "detector", "recogniser", "pipeline", "end_to_end")
 
 
 class ServerMetrics:

@@ -2,7 +2,9 @@
 
 Owns the scheduler's consumer side: one loop takes batches (at most `max_batches_in_flight` at a
 time), decodes them, runs the pipeline (`run_batch`: CPU work in a thread pool, model calls on the
-backend) and hands each frame's outcome to the frame's own `on_answer` callback.
+backend) and hands each frame's outcome to the frame's own `on_answer` callback. With
+`preprocessing = "triton"` the encoded frames of a batch skip decoding here and go to Triton's
+`plate_pipeline` in one call (`run_encoded_batch`); raw-pixel frames still take the first path.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame, PlateRead, Reason
-from anpr.inference.backend import BackendWrapper, PlateBackend
+from anpr.inference.backend import BackendWrapper, FramePlates, PipelineRequest, PlateBackend
 from anpr.inference.circuit_breaker import CircuitBreaker
-from anpr.inference.pipeline import PipelineSettings, run_batch
+from anpr.inference.pipeline import PipelineSettings, run_batch, run_encoded_batch
 from anpr.observability.metrics import ServerMetrics
 from anpr.observability.rate_limited import RateLimitedLog
 from anpr.scheduling.scheduler import DropReason, FrameScheduler, QueuedFrame, SchedulerPolicy
@@ -51,6 +53,7 @@ class PendingFrame:
     stream: object = None  # identifies the client stream, to drop its frames if it goes away
     size: int = 0  # bytes of its (still encoded) image while it waits
     captured_at: float | None = None  # the camera's capture time (Unix seconds), if the frame said
+    encoded: bytes | None = None  # its JPEG or PNG bytes (None for raw pixels), for the Triton-side pipeline
     answered: bool = False
     queue_ms: float = 0.0  # filled in as the frame moves on, so any answer carries them
     decode_ms: float = 0.0
@@ -82,9 +85,24 @@ class ReadsObserver(Protocol):
         """Images to keep of each read, made from the frame's pixels; runs in a worker thread."""
         ...
 
+    def patch_images(self, reads: list[PlateRead], patches: tuple[bytes, ...]) -> tuple[Any, ...]:
+        """Images of each read from the plate patches Triton's pipeline cut (there are no pixels here)."""
+        ...
+
     def frame_read(self, frame: PendingFrame, reads: list[PlateRead], images: Sequence[Any]) -> None:
         """A processed frame's reads (maybe none) and their images; on the event loop, after its answer."""
         ...
+
+
+@dataclass(frozen=True)
+class _FrameReads:
+    """A processed frame's reads, with what its read images are made from: its pixels or its patches."""
+
+    frame: PendingFrame
+    reads: list[PlateRead]
+    inference_ms: float
+    pixels: np.ndarray | None = None
+    patches: tuple[bytes, ...] = ()
 
 
 class MeasuredBackend(BackendWrapper):
@@ -94,10 +112,12 @@ class MeasuredBackend(BackendWrapper):
         super().__init__(backend)
         self._metrics = metrics
 
-    async def _measured(self, model: str, call: Callable[[np.ndarray], Awaitable[T]], batch: np.ndarray) -> T:
+    async def _measured(
+        self, model: str, call: Callable[..., Awaitable[T]], batch: Sequence[Any] | np.ndarray, *more: Any
+    ) -> T:
         started = time.monotonic()
         try:
-            result = await call(batch)
+            result = await call(batch, *more)
         except Exception:
             if self._metrics:
                 self._metrics.backend_errors.labels(self.backend.name, model).inc()
@@ -112,6 +132,9 @@ class MeasuredBackend(BackendWrapper):
 
     async def recognise(self, crops: np.ndarray) -> np.ndarray:
         return await self._measured("recogniser", self.backend.recognise, crops)
+
+    async def read_encoded(self, frames: Sequence[bytes], request: PipelineRequest) -> list[FramePlates]:
+        return await self._measured("pipeline", self.pipeline.read_encoded, frames, request)
 
 
 class BatchDispatcher:
@@ -210,47 +233,92 @@ class BatchDispatcher:
     async def _process(self, frames: list[PendingFrame]) -> None:
         # Cancellation (a drain past its grace) propagates: `drain` answers what this batch left.
         try:
-            frames, images = await self._decode(frames)
-            if not frames:
-                return
-            started = time.monotonic()
-            reads = await run_batch(self._models, images, self.pipeline, self._executor)
+            encoded = [f for f in frames if f.encoded is not None] if self.pipeline.preprocessing == "triton" else []
+            decoded = [f for f in frames if f.encoded is None] if encoded else frames
+            parts = await asyncio.gather(self._read_encoded(encoded), self._read_decoded(decoded))
         except Exception as error:  # a backend fault fails this batch, never the server
             self._failure_log.event("batch of %d frames failed: %s", len(frames), error)
             for frame in frames:
                 frame.fail(Reason.INFERENCE_FAILED, f"inference failed: {error}")
             return
-        inference_ms = _ms_since(started)
-        for frame, frame_reads in zip(frames, reads):
+        processed = [read for part in parts for read in part]
+        for read in processed:
+            frame = read.frame
             frame.answer(
                 FrameOutcome(
                     FrameStatus.PROCESSED,
-                    reads=frame_reads,
+                    reads=read.reads,
                     queue_ms=frame.queue_ms,
                     decode_ms=frame.decode_ms,
-                    inference_ms=inference_ms,
+                    inference_ms=read.inference_ms,
                 )
             )
-        if self.observer is not None:
-            await self._observe(frames, images, reads)
+        if self.observer is not None and processed:
+            await self._observe(processed)
 
-    async def _observe(
-        self, frames: list[PendingFrame], images: list[np.ndarray], reads: list[list[PlateRead]]
-    ) -> None:
+    async def _read_decoded(self, frames: list[PendingFrame]) -> list[_FrameReads]:
+        """Decodes here, then the two model calls (`run_batch`)."""
+        if not frames:
+            return []
+        frames, images = await self._decode(frames)
+        if not frames:
+            return []
+        started = time.monotonic()
+        reads = await run_batch(self._models, images, self.pipeline, self._executor)
+        inference_ms = _ms_since(started)
+        return [_FrameReads(f, r, inference_ms, pixels=i) for f, r, i in zip(frames, reads, images)]
+
+    async def _read_encoded(self, frames: list[PendingFrame]) -> list[_FrameReads]:
+        """One call to Triton's pipeline; a frame it could not decode is answered INVALID here."""
+        if not frames:
+            return []
+        started = time.monotonic()
+        results = await run_encoded_batch(
+            self._models,
+            [frame.encoded for frame in frames if frame.encoded is not None],
+            self.pipeline,
+            self._executor,
+            with_patches=self.observer is not None,
+        )
+        inference_ms = _ms_since(started)
+        processed = []
+        for frame, result in zip(frames, results):
+            if result.invalid is not None:
+                frame.answer(
+                    FrameOutcome(
+                        FrameStatus.INVALID,
+                        str(result.invalid),
+                        result.invalid.code,
+                        queue_ms=frame.queue_ms,
+                        inference_ms=inference_ms,
+                    )
+                )
+            else:
+                processed.append(_FrameReads(frame, result.reads, inference_ms, patches=result.patches))
+        return processed
+
+    async def _observe(self, processed: list[_FrameReads]) -> None:
         """Hands every processed frame (with or without reads: its time moves its camera's passes on),
         and the images of its reads, to the observer: after the answers, so the results never wait for
         it; a fault there costs the events of this batch, nothing else."""
         assert self.observer is not None
         observer = self.observer
+
+        def images(read: _FrameReads) -> tuple[Any, ...]:
+            if not read.reads:
+                return ()
+            if read.pixels is None:
+                return observer.patch_images(read.reads, read.patches)
+            return observer.read_images(read.pixels, read.reads)
+
         try:
             kept = await asyncio.get_running_loop().run_in_executor(
-                self._executor,
-                lambda: [observer.read_images(image, found) if found else () for image, found in zip(images, reads)],
+                self._executor, lambda: [images(read) for read in processed]
             )
-            for frame, found, frame_images in zip(frames, reads, kept):
-                observer.frame_read(frame, found, frame_images)
+            for read, frame_images in zip(processed, kept):
+                observer.frame_read(read.frame, read.reads, frame_images)
         except Exception:
-            log.exception("the reads of a batch of %d frames could not be observed", len(frames))
+            log.exception("the reads of a batch of %d frames could not be observed", len(processed))
 
     async def drain(self, grace_s: float) -> None:
         """Stops taking frames, finishes what is queued within `grace_s`, answers the rest, stops."""

@@ -129,6 +129,10 @@ class VehicleEvents:
         """Plate patches (and overviews, if configured) of a frame's reads: in a worker thread."""
         return read_images(frame, reads, self.settings.overview_images)
 
+    def patch_images(self, reads: list[PlateRead], patches: tuple[bytes, ...]) -> tuple[ReadImages, ...]:
+        """The images of reads made by Triton's pipeline: its plate patches (no overview: no frame here)."""
+        return tuple(ReadImages(patch, None) for patch in patches)
+
     def frame_read(self, frame: PendingFrame, reads: list[PlateRead], images: Sequence[ReadImages]) -> None:
         """The dispatcher's hand-over of a processed frame (on the event loop)."""
         received_wall = time.time() - (time.monotonic() - frame.received_at)

@@ -42,6 +42,16 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
+def letterbox_geometry(width: int, height: int, input_hw: tuple[int, int]) -> tuple[tuple[int, int], Letterbox]:
+    """Where a width x height frame goes in `input_hw`: its scaled (width, height), and the transform.
+    The one definition of the geometry, for the front end's letterbox and Triton's (DALI) alike."""
+    in_h, in_w = input_hw
+    scale = min(in_w / width, in_h / height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
+    return (new_w, new_h), Letterbox(scale=new_w / width, pad_x=float(pad_x), pad_y=float(pad_y))
+
+
 def letterbox(
     image: np.ndarray, input_hw: tuple[int, int], out: np.ndarray | None = None
 ) -> tuple[np.ndarray, Letterbox]:
@@ -53,11 +63,10 @@ def letterbox(
     grey = to_grey(image)
     in_h, in_w = input_hw
     h, w = grey.shape
-    scale = min(in_w / w, in_h / h)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    (new_w, new_h), transform = letterbox_geometry(w, h, input_hw)
+    interpolation = cv2.INTER_AREA if min(in_w / w, in_h / h) < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(grey, (new_w, new_h), interpolation=interpolation)
-    pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
+    pad_x, pad_y = int(transform.pad_x), int(transform.pad_y)
     if out is None:
         out = np.empty((in_h, in_w), dtype=np.uint8)
     out[:pad_y] = PAD_VALUE
@@ -65,4 +74,4 @@ def letterbox(
     out[pad_y : pad_y + new_h, :pad_x] = PAD_VALUE
     out[pad_y : pad_y + new_h, pad_x + new_w :] = PAD_VALUE
     out[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
-    return out, Letterbox(scale=new_w / w, pad_x=float(pad_x), pad_y=float(pad_y))
+    return out, transform
