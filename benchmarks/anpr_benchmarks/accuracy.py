@@ -6,8 +6,9 @@ that count neither way (the real sets label plates a few pixels wide), and the s
 scored with every plate counted (`all_plates`). Writes one JSON with every set's metrics per version,
 a PNG of the headline numbers, and for the newest version each set's errors (`--errors`: JSON, a
 contact sheet of the worst, character confusions), which are what a person looks through next. With
-`--placements front_end triton` each version is also scored through a local Triton's `plate_pipeline`
-(encoded files in, DALI decode and letterbox there), beside the front-end path.
+`--placements front_end triton triton_dali` each version is also scored through a local Triton's
+`plate_pipeline` (encoded files in, DALI decode there; `triton_dali`: DALI's letterbox resampling too),
+beside the front-end path.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def run(
     out: Path = RESULTS,
     name: str = "accuracy",
     min_plate_width: float = 0.0,
-    placements: tuple[str, ...] = ("front_end",),
+    placements: tuple[str, ...] = ("front_end",),  # front_end, triton, triton_dali
 ) -> dict:
     """Scores each version (both models) on each set, for each placement of the pre-processing;
     writes NAME.json, NAME.png and NAME_errors/ (the newest version, front-end path)."""
@@ -88,7 +89,8 @@ def run(
                 detector_version=version,
                 recogniser_version=version,
                 onnx_threads=2,
-                preprocessing=placement,
+                preprocessing="front_end" if placement == "front_end" else "triton",
+                triton_resample="dali" if placement == "triton_dali" else "opencv",
             )
             newest = version == max(versions) and placement == placements[0]
             errors = out / f"{name}_errors" if newest else None

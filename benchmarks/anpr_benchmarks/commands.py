@@ -295,9 +295,10 @@ def register(groups: CommandGroups) -> None:
     accuracy.add_argument(
         "--placements",
         nargs="+",
-        choices=["front_end", "triton"],
+        choices=["front_end", "triton", "triton_dali"],
         default=["front_end"],
-        help="where frames are pre-processed: here, and/or in a local Triton's plate_pipeline (DALI)",
+        help="where frames are pre-processed: here, and/or in a local Triton's plate_pipeline (DALI decode; "
+        "triton_dali: DALI's letterbox resampling too)",
     )
     accuracy.add_argument("--name", default="accuracy")
     accuracy.set_defaults(handler=_bench_accuracy)

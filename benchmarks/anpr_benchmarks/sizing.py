@@ -23,6 +23,7 @@ TARGET_UTILISATION = 0.7  # Triton HPA target: the queue:compute ratio of 0.5 co
 FRONTEND_TARGET_UTILISATION = 0.65  # front-end HPA target CPU (k8s/base/frontend.yaml)
 FRONTEND_CPUS_PER_POD = 2  # k8s/base/frontend.yaml requests
 TRITON_POD_GBIT = 50.0  # assumed network share of a one-GPU Triton pod (an 8-GPU node with 4x100 GbE)
+PLACEMENT_OVERHEAD = "overhead_placements.json"  # `anpr bench overhead --name overhead_placements`
 WIRE_BYTES = {"uint8": 1, "float32": 4}  # per pixel sent to Triton; the models take uint8
 
 
@@ -68,6 +69,16 @@ def measure(results: Path, frames: int = 8) -> Measured:
         measured.sources["frontend"] = f"overhead.json null model on {overhead['machine']['cpu']}"
         if "null_model_small_frames" in overhead:
             measured.forward_frames_per_cpu_s = overhead["null_model_small_frames"]["frames_per_cpu_second"]
+            measured.sources["forward"] = "overhead.json null model with 160x90 frames (a stand-in for forwarding)"
+    # The front end forwarding 720p JPEG bytes to Triton's plate_pipeline, as built: batched messages.
+    placed = _load(results / PLACEMENT_OVERHEAD)
+    forwarding = (placed or {}).get("message_shapes", {}).get("1280x720", {}).get("triton", {}).get("batched")
+    if forwarding and forwarding.get("frames_per_cpu_second"):
+        measured.forward_frames_per_cpu_s = forwarding["frames_per_cpu_second"]
+        measured.sources["forward"] = (
+            f"{PLACEMENT_OVERHEAD}: null model, 1280x720 JPEGs, pre-processing in Triton, a batch a message, "
+            f"on {placed['machine']['cpu']}"
+        )
     gpu = _load(results / "gpu" / "gpu_models_cuda.json")
     if gpu and measured.plates_per_frame:
         rates = _model_rates([gpu, _load(results / "gpu" / "detector_tf32.json")])
@@ -167,7 +178,7 @@ def plan(
         result["notes"].append(
             f"GPU decode: {measured.gpu_decode_fps:.0f} frames/s decoded and letterboxed per GPU (nvJPEG), "
             f"{gpu_fps:.0f} with the models; front ends forwarding bytes at "
-            f"{measured.forward_frames_per_cpu_s:.0f} frames per CPU-second (160x90 frames, null model)"
+            f"{measured.forward_frames_per_cpu_s:.0f} frames per CPU-second ({measured.sources.get('forward', '')})"
         )
     return result
 

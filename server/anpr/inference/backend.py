@@ -62,6 +62,7 @@ class PipelineRequest:
     score_threshold: float
     nms_iou: float
     max_plates: int
+    resample: str = "opencv"  # how Triton's DALI letterbox scales: "opencv" (the front end's pixels) or "dali"
     with_patches: bool = False
 
 

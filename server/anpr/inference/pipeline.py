@@ -48,6 +48,11 @@ class PipelineSettings(BaseModel):
         description="where frames are decoded and letterboxed: in this process, or in Triton's plate_pipeline "
         "(DALI; the front end then checks headers only and forwards the bytes: one Triton call per batch)",
     )
+    triton_resample: Literal["opencv", "dali"] = Field(
+        "opencv",
+        description="with preprocessing triton, how the letterbox scales: opencv (the front end's pixels and "
+        "reads) or dali (DALI's own filter, what a GPU keeps on the device; reads differ slightly)",
+    )
     detector_version: int = Field(2, ge=1)
     recogniser_version: int = Field(2, ge=1)
     detection_threshold: float = Field(0.35, gt=0, lt=1, description="least detector score of a plate read")
@@ -108,6 +113,7 @@ class PipelineSettings(BaseModel):
             self.verified_detection_threshold,
             self.nms_iou,
             self.max_plates_per_frame,
+            self.triton_resample,
             with_patches,
         )
 

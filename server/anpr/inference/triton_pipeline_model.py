@@ -1,11 +1,12 @@
 """Triton Python-backend model `plate_pipeline` (CPU): encoded frames in, plates out, in one call.
 
-Stages: decode + grey + letterbox with NVIDIA DALI (`DaliLetterbox`, its CPU operators here) -> the
-detector -> box decoding and NMS -> plate crops -> the recogniser -> plate patches when asked for. The
-two models are called through BLS (Triton's in-process calls to `plate_detector` and
-`plate_recogniser` beside this model), and box decoding and cropping are the very functions of the
-front-end path, so the two paths differ only in DALI's resampling. The front end's pipeline settings
-(model versions, thresholds) travel as request parameters; a batch mixes requests freely.
+Stages: decode + grey (+ letterbox: `resample`) with NVIDIA DALI (`DaliLetterbox`, its CPU operators
+here) -> the detector -> box decoding and NMS -> plate crops -> the recogniser -> plate patches when
+asked for. The two models are called through BLS (Triton's in-process calls to `plate_detector` and
+`plate_recogniser` beside this model); box decoding and cropping are the very functions of the
+front-end path, so with `resample = "opencv"` (the CPU default) the reads are the front end's, frame
+for frame. The front end's pipeline settings (model versions, thresholds) travel as request
+parameters; a batch mixes requests freely.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class RequestSettings:
     score_threshold: float = 0.15
     nms_iou: float = 0.4
     max_plates: int = 16
+    resample: str = ""  # "opencv" or "dali"; empty: the model's configured default
 
     @classmethod
     def of(cls, parameters: str) -> RequestSettings:
@@ -47,7 +49,16 @@ class TritonPythonModel:
         self.max_batch = max(1, int(config.get("max_batch_size", PIPELINE.max_batch)))
         self.detector_batch = int(parameters.get("detector_max_batch", "32"))
         self.recogniser_batch = int(parameters.get("recogniser_max_batch", "128"))
-        self.dali = DaliLetterbox(self.max_batch, threads=int(parameters.get("dali_threads", "1")))
+        self.default_resample = parameters.get("resample", "opencv")
+        self.dali = {
+            resample: DaliLetterbox(
+                self.max_batch,
+                threads=int(parameters.get("dali_threads", "1")),
+                device=parameters.get("dali_device", "cpu"),
+                resample=resample,  # type: ignore[arg-type]
+            )
+            for resample in ("opencv", "dali")
+        }
 
     def execute(self, requests: list) -> list:
         import triton_python_backend_utils as pb_utils  # only exists inside Triton's stub
@@ -57,8 +68,8 @@ class TritonPythonModel:
             frames = pb_utils.get_input_tensor_by_name(request, PIPELINE.input).as_numpy().reshape(-1)
             per_request.append(([bytes(frame) for frame in frames], RequestSettings.of(request.parameters())))
         # Everything Triton handed over runs as one batch per stage; requests may differ in their settings.
-        prepared = self.dali.prepare([frame for frames, _ in per_request for frame in frames])
         owners = [settings for frames, settings in per_request for _ in frames]
+        prepared = self._prepare([frame for frames, _ in per_request for frame in frames], owners)
         detections = self._detect(prepared, owners, pb_utils)
         probs = self._recognise(prepared, detections, owners, pb_utils)
         responses, start = [], 0
@@ -70,6 +81,15 @@ class TritonPythonModel:
             )
             start = end
         return responses
+
+    def _prepare(self, frames: list[bytes], owners: list[RequestSettings]) -> list:
+        """Decoded and letterboxed frames, each with the resampling its request asked for."""
+        prepared: list = [None] * len(frames)
+        for resample, letterboxer in self.dali.items():
+            indices = [k for k, o in enumerate(owners) if (o.resample or self.default_resample) == resample]
+            for k, item in zip(indices, letterboxer.prepare([frames[k] for k in indices])):
+                prepared[k] = item
+        return prepared
 
     def _infer(self, pb_utils, name: str, version: int, tensor: np.ndarray, outputs: list[str]) -> list[np.ndarray]:  # noqa: ANN001
         request = pb_utils.InferenceRequest(
