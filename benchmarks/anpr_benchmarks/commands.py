@@ -190,7 +190,7 @@ def _plan(args: argparse.Namespace) -> int:
     )
     if result["gpu_decode"]:
         alternative = result["gpu_decode"]
-        print("JPEG decoded on the GPUs (docs/DESIGN.md's next step at this scale; not built yet):")
+        print("JPEG bytes forwarded and decoded in Triton (pipeline.preprocessing = triton; GPU rendering not built):")
         print(f"  front-end pods: {alternative['frontend_pods']}")
         print(f"  GPUs: {alternative['gpus']}")
         print(f"  front ends -> Triton: {alternative['triton_in_gbit_per_s']:.1f} Gbit/s (the JPEGs)")
