@@ -76,3 +76,14 @@ def test_exif_orientation_is_ignored_as_the_front_end_ignores_it(jpegs: list[byt
     (item,) = DaliLetterbox(1).prepare([buffer.getvalue()])
     assert isinstance(item, Prepared)
     assert item.grey.shape == decode_encoded(buffer.getvalue()).shape == (600, 800)
+
+
+def test_a_requests_parameters_override_the_front_ends_defaults() -> None:
+    from anpr.inference.pipeline import PipelineSettings
+    from anpr.inference.triton_pipeline_model import request_of
+
+    defaults = PipelineSettings().pipeline_request()
+    asked = request_of('{"detector_version": "1", "nms_iou": 0.5, "resample": "dali", "unknown": 3}', defaults)
+    assert (asked.detector_version, asked.nms_iou, asked.resample) == (1, 0.5, "dali")
+    assert asked.recogniser_version == defaults.recogniser_version and asked.max_plates == defaults.max_plates
+    assert request_of("", defaults) == defaults

@@ -12,34 +12,25 @@ parameters; a batch mixes requests freely.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import fields, replace
 
 import numpy as np
 
 from anpr.contract import CTC_COLUMNS, DETECTOR, NUM_CLASSES, PIPELINE, RECOGNISER
 from anpr.domain import InvalidFrame
+from anpr.inference.backend import PipelineRequest
+from anpr.inference.pipeline import PipelineSettings
 from anpr.vehicles.patches import plate_patch
 from anpr.vision.crop import crop_plate
 from anpr.vision.dali_letterbox import DaliLetterbox, Prepared
 from anpr.vision.detection import Detection, decode_detections
 
 
-@dataclass(frozen=True)
-class RequestSettings:
-    """What one request asks for (its parameters; defaults are the front end's)."""
-
-    detector_version: int = 2
-    recogniser_version: int = 2
-    score_threshold: float = 0.15
-    nms_iou: float = 0.4
-    max_plates: int = 16
-    resample: str = ""  # "opencv" or "dali"; empty: the model's configured default
-
-    @classmethod
-    def of(cls, parameters: str) -> RequestSettings:
-        given = json.loads(parameters or "{}")
-        fields = cls.__dataclass_fields__
-        return cls(**{name: type(getattr(cls, name))(given[name]) for name in fields if name in given})
+def request_of(parameters: str, defaults: PipelineRequest) -> PipelineRequest:
+    """What one request asks for: its parameters (JSON, as the front end sends them) over `defaults`."""
+    given = json.loads(parameters or "{}")
+    kinds = {field.name: type(getattr(defaults, field.name)) for field in fields(defaults)}
+    return replace(defaults, **{name: kind(given[name]) for name, kind in kinds.items() if name in given})
 
 
 class TritonPythonModel:
@@ -49,7 +40,8 @@ class TritonPythonModel:
         self.max_batch = max(1, int(config.get("max_batch_size", PIPELINE.max_batch)))
         self.detector_batch = int(parameters.get("detector_max_batch", "32"))
         self.recogniser_batch = int(parameters.get("recogniser_max_batch", "128"))
-        self.default_resample = parameters.get("resample", "opencv")
+        # The front end's defaults, and the letterbox's resampling when a request does not say.
+        self.defaults = replace(PipelineSettings().pipeline_request(), resample=parameters.get("resample", "opencv"))
         self.dali = {
             resample: DaliLetterbox(
                 self.max_batch,
@@ -66,7 +58,7 @@ class TritonPythonModel:
         per_request = []
         for request in requests:
             frames = pb_utils.get_input_tensor_by_name(request, PIPELINE.input).as_numpy().reshape(-1)
-            per_request.append(([bytes(frame) for frame in frames], RequestSettings.of(request.parameters())))
+            per_request.append(([bytes(frame) for frame in frames], request_of(request.parameters(), self.defaults)))
         # Everything Triton handed over runs as one batch per stage; requests may differ in their settings.
         owners = [settings for frames, settings in per_request for _ in frames]
         prepared = self._prepare([frame for frames, _ in per_request for frame in frames], owners)
@@ -82,11 +74,11 @@ class TritonPythonModel:
             start = end
         return responses
 
-    def _prepare(self, frames: list[bytes], owners: list[RequestSettings]) -> list:
+    def _prepare(self, frames: list[bytes], owners: list[PipelineRequest]) -> list:
         """Decoded and letterboxed frames, each with the resampling its request asked for."""
         prepared: list = [None] * len(frames)
         for resample, letterboxer in self.dali.items():
-            indices = [k for k, o in enumerate(owners) if (o.resample or self.default_resample) == resample]
+            indices = [k for k, o in enumerate(owners) if o.resample == resample]
             for k, item in zip(indices, letterboxer.prepare([frames[k] for k in indices])):
                 prepared[k] = item
         return prepared
@@ -103,7 +95,7 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(f"{name}: {response.error().message()}")
         return [pb_utils.get_output_tensor_by_name(response, output).as_numpy() for output in outputs]
 
-    def _detect(self, prepared: list, owners: list[RequestSettings], pb_utils) -> list[list[Detection]]:  # noqa: ANN001
+    def _detect(self, prepared: list, owners: list[PipelineRequest], pb_utils) -> list[list[Detection]]:  # noqa: ANN001
         detections: list[list[Detection]] = [[] for _ in prepared]
         by_version: dict[int, list[int]] = {}
         for k, (item, settings) in enumerate(zip(prepared, owners)):
@@ -131,7 +123,7 @@ class TritonPythonModel:
         self,
         prepared: list,
         detections: list[list[Detection]],
-        owners: list[RequestSettings],
+        owners: list[PipelineRequest],
         pb_utils,  # noqa: ANN001
     ) -> list[np.ndarray]:
         probs = [np.zeros((len(found), CTC_COLUMNS, NUM_CLASSES), np.float32) for found in detections]
