@@ -106,7 +106,11 @@ def _models_build(args: argparse.Namespace) -> int:
     from anpr.inference.onnxruntime_models import ModelFileError
 
     options = BuildOptions(
-        target=args.target, versions=tuple(args.versions), int8=args.int8, calibration_dir=args.calibration_dir
+        target=args.target,
+        versions=tuple(args.versions),
+        int8=args.int8,
+        calibration_dir=args.calibration_dir,
+        pipeline=args.with_pipeline,
     )
     try:
         written = render(args.model_repository, args.output, options)
@@ -164,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--int8", action="store_true", help="recogniser also in INT8 (with --calibration-dir caches)")
     build.add_argument("--calibration-dir", type=Path)
     build.add_argument("--build", action="store_true", help="run trtexec here (needs TensorRT)")
+    build.add_argument(
+        "--with-pipeline", action="store_true", help="also plate_pipeline (encoded frames in; DALI + BLS)"
+    )
     build.set_defaults(handler=_models_build)
 
     for entry_point in sorted(entry_points(group=ENTRY_POINTS), key=lambda e: e.name):

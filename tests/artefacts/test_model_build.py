@@ -85,6 +85,31 @@ def test_build_renders_the_repository_and_refuses_to_build_plans_without_tensorr
     assert "TensorRT" in capsys.readouterr().err
 
 
+def test_the_pipeline_renders_for_gpus_with_the_mixed_decoder_and_for_the_cpu_as_it_is(tmp_path: Path) -> None:
+    from anpr.contract import PIPELINE
+
+    source = parse((ROOT / "model_repository" / PIPELINE.name / "config.pbtxt").read_text())
+    assert main(["models", "build", "--target", "tensorrt", "--output", str(tmp_path / "trt"), "--with-pipeline"]) == 0
+    assert (tmp_path / "trt" / PIPELINE.name / "1" / "model.py").exists()
+    gpu = parse((tmp_path / "trt" / PIPELINE.name / "config.pbtxt").read_text())
+    assert gpu.backend == "python" and gpu.max_batch_size == source.max_batch_size == PIPELINE.max_batch
+    assert [(i.name, i.data_type, list(i.dims)) for i in gpu.input] == [
+        (PIPELINE.input, model_config_pb2.TYPE_STRING, [1])
+    ]
+    assert [o.name for o in gpu.output] == [o.name for o in source.output]
+    assert gpu.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
+    parameters = {key: value.string_value for key, value in gpu.parameters.items()}
+    assert parameters["dali_device"] == "mixed" and parameters["resample"] == "dali"
+    assert int(parameters["detector_max_batch"]) == MODELS[0].max_batch
+    assert main(["models", "build", "--target", "cpu", "--output", str(tmp_path / "cpu"), "--with-pipeline"]) == 0
+    cpu = parse((tmp_path / "cpu" / PIPELINE.name / "config.pbtxt").read_text())
+    assert cpu.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
+    assert {key: value.string_value for key, value in cpu.parameters.items()}["dali_device"] == "cpu"
+    assert not (tmp_path / "trt_plain").exists()
+    assert main(["models", "build", "--target", "tensorrt", "--output", str(tmp_path / "trt_plain")]) == 0
+    assert not (tmp_path / "trt_plain" / PIPELINE.name).exists()  # only when asked for
+
+
 def _two_version_source(model_repository: Path, tmp_path: Path) -> Path:
     """The shipped models as version 1, and a copy with other metadata as version 2."""
     onnx = pytest.importorskip("onnx")  # the `train` extra; `make test` installs it

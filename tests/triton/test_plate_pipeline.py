@@ -7,6 +7,7 @@ import asyncio
 import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
 
 from anpr.api.v1 import anpr_pb2
@@ -159,3 +160,15 @@ def test_the_pipeline_cuts_the_plate_patches_of_capture_records(tmp_path: Path) 
     for k in right:
         patch = records[f"cam-{k:02d}"].plate_patch
         assert patch.startswith(b"\xff\xd8") and 0 < len(patch) <= 3 * 1024
+
+
+def test_batched_messages_keep_the_same_accounting(pipeline_server, camera_frames) -> None:
+    from tests.server.test_batched_messages import _batches, _collect
+
+    messages, code, _ = _collect(pipeline_server.stub.StreamFrameBatches(_batches(camera_frames, 4, 12), timeout=300))
+    results = [result for message in messages for result in message.results]
+    assert code == grpc.StatusCode.OK
+    assert sorted(r.sequence for r in results) == list(range(48))  # every frame answered exactly once
+    statuses = {status_name(r) for r in results}
+    assert statuses <= {"PROCESSED", "DROPPED_STALE"} and "PROCESSED" in statuses
+    assert all(r.reads for r in results if status_name(r) == "PROCESSED")  # every generated frame shows plates

@@ -12,6 +12,11 @@ The source `model_repository/` (ONNX files, model cards) is the single source of
   `--build` runs it here and refuses clearly where TensorRT is not installed.
 Both take uint8 pixels, as the ONNX files do (the graphs cast and scale them first; TensorRT takes a
 uint8 input that feeds a Cast directly).
+`--with-pipeline` also renders `plate_pipeline` (encoded frames in, plates out) from its source
+config: on `tensorrt`, one instance a GPU, DALI's mixed decoder (nvJPEG, the hardware JPEG decoder where
+there is one) and DALI's resampling, so decoded frames stay on the device until the crops. That model
+is a Python-backend model: the Triton image must carry the `anpr` package and DALI for it (the stock
+NGC image does not; docs/DESIGN.md).
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from google.protobuf import text_format
 from pydantic import BaseModel, Field
+from tritonclient.grpc import model_config_pb2
 
-from anpr.contract import MODELS, ModelSpec
+from anpr.contract import DETECTOR, MODELS, PIPELINE, RECOGNISER, ModelSpec
 from anpr.inference.onnxruntime_models import open_model
 
 
@@ -41,6 +48,7 @@ class BuildOptions(BaseModel):
     int8: bool = False
     calibration_dir: Path | None = None  # frames for INT8 calibration (e.g. `anpr models synth`)
     workspace_mib: int = Field(4096, ge=256)
+    pipeline: bool = Field(False, description="also render plate_pipeline (pipeline.preprocessing = triton)")
 
 
 class TensorRTMissing(RuntimeError):
@@ -93,6 +101,25 @@ version_policy: {{ specific: {{ versions: [ {_dims(options.versions)} ] }} }}
 '''
 
 
+def render_pipeline_config(source: str, options: BuildOptions) -> str:
+    """config.pbtxt of plate_pipeline for the chosen target, from its source (CPU) config: the same
+    inputs and outputs; on GPUs one instance a GPU, DALI on the device, batches up to the plans'."""
+    config = text_format.Parse(source, model_config_pb2.ModelConfig())
+    if options.target == "tensorrt":
+        del config.instance_group[:]
+        config.instance_group.add(kind=model_config_pb2.ModelInstanceGroup.KIND_GPU, count=1)
+        for key, value in (
+            ("dali_device", "mixed"),
+            ("resample", "dali"),
+            ("dali_threads", "4"),
+            ("detector_max_batch", str(DETECTOR.max_batch)),
+            ("recogniser_max_batch", str(RECOGNISER.max_batch)),
+        ):
+            config.parameters[key].string_value = value
+    header = f"# Rendered by `anpr models build --target {options.target} --with-pipeline`; do not edit.\n"
+    return header + text_format.MessageToString(config)
+
+
 def trtexec_command(spec: ModelSpec, options: BuildOptions, onnx: str, plan: str) -> list[str]:
     """The exact trtexec invocation for one model: FP16 (+INT8) or FP32/TF32, profile over batch 1..max."""
     fp16 = spec.plan_precision == "fp16"
@@ -143,12 +170,25 @@ def render(source: Path, output: Path, options: BuildOptions) -> list[Path]:
         card = source / spec.name / "model_card.md"
         if card.exists():
             shutil.copy2(card, output / spec.name / "model_card.md")
+    if options.pipeline:
+        written += _render_pipeline(source, output, options)
     if options.target == "tensorrt":
         path = output / "build_engines.sh"
         path.write_text("\n".join(script) + "\n")
         path.chmod(0o755)
         written.append(path)
     return written
+
+
+def _render_pipeline(source: Path, output: Path, options: BuildOptions) -> list[Path]:
+    folder = source / PIPELINE.name
+    if not (folder / "config.pbtxt").exists():
+        raise FileNotFoundError(f"no {PIPELINE.name} model at {folder}")
+    (output / PIPELINE.name / "1").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(folder / "1" / "model.py", output / PIPELINE.name / "1" / "model.py")
+    config = output / PIPELINE.name / "config.pbtxt"
+    config.write_text(render_pipeline_config((folder / "config.pbtxt").read_text(), options))
+    return [output / PIPELINE.name / "1" / "model.py", config]
 
 
 def build_engines(output: Path) -> None:
