@@ -6,7 +6,8 @@ change the speed, so no checkpoint is needed) at each batch size, eager and CUDA
 then what feeding the detector costs: host-to-GPU copies of its input as uint8 and as float32 (the
 two input types the front end can send), and 1280x720 JPEG decoding on the GPU (nvJPEG through
 torchvision, when torchvision is installed) against one CPU core, alone and followed by the detector's
-grey + letterbox on the GPU too. Writes JSON (with the GPU model and
+grey + letterbox on the GPU too, and the same through NVIDIA DALI's mixed decoder when DALI is
+installed (the Triton-side pipeline's GPU path; the lent machines have none). Writes JSON (with the GPU model and
 date) and, when matplotlib is there, a PNG to --out. Bounded: about 2-4 minutes on one GPU.
 
     python benchmarks/gpu/run_gpu_bench.py --out benchmarks/results/gpu
@@ -137,6 +138,46 @@ def time_jpeg_decode(batch: int, iterations: int) -> dict:
     }
 
 
+def time_dali_letterbox(batch: int, iterations: int) -> dict:
+    """1280x720 JPEGs decoded to grey and letterboxed by NVIDIA DALI on the GPU (`device="mixed"`:
+    nvJPEG, with the hardware JPEG decoder where the GPU has one), as the Triton-side pipeline
+    (`pipeline.triton_resample = "dali"`) does: the same operators as server/anpr/vision/dali_letterbox.py,
+    written out here because the GPU machine has none of the server's dependencies."""
+    try:
+        from nvidia.dali import fn, pipeline_def, types
+        from torchvision.io import encode_jpeg
+    except ImportError as error:
+        return {"skipped": f"DALI or torchvision not installed ({error})"}
+    height, width = SHAPES["detector"][-2:]
+    scale = min(width / 1280, height / 720)
+    new_w, new_h = round(1280 * scale), round(720 * scale)
+
+    @pipeline_def
+    def letterboxed():  # type: ignore[no-untyped-def]
+        encoded = fn.external_source(name="encoded", dtype=types.UINT8, ndim=1)
+        grey = fn.decoders.image(encoded, device="mixed", output_type=types.GRAY, adjust_orientation=False)
+        resized = fn.resize(grey, size=[new_h, new_w], interp_type=types.INTERP_CUBIC, antialias=True)
+        start = [-((height - new_h) // 2), -((width - new_w) // 2)]
+        return fn.slice(resized, start=start, shape=[height, width], axes=[0, 1], out_of_bounds_policy="pad")
+
+    generator = torch.Generator().manual_seed(0)
+    gradient = torch.linspace(0, 255, 1280).expand(3, 720, 1280)
+    noise = torch.randint(0, 16, (3, 720, 1280), generator=generator)
+    jpeg = encode_jpeg((gradient * 0.8 + noise).clamp(0, 255).to(torch.uint8), quality=85).numpy()
+    pipe = letterboxed(batch_size=batch, num_threads=4, device_id=0)
+    pipe.build()
+
+    def run() -> None:
+        pipe.feed_input("encoded", [jpeg] * batch)
+        pipe.run()
+
+    run()
+    started = time.perf_counter()
+    for _ in range(iterations):
+        run()
+    return {"batch_size": batch, "dali_decode_grey_letterbox_fps": batch * iterations / (time.perf_counter() - started)}
+
+
 def letterbox_on_gpu(images: list[torch.Tensor]) -> torch.Tensor:
     """(N, 384, 640) uint8 detector input from decoded (3, H, W) frames of one size: grey, scaled, padded."""
     height, width = SHAPES["detector"][1:]
@@ -218,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         for part, measure in (
             ("transfers", lambda: time_transfers(64, 50)),
             ("jpeg_decode", lambda: [time_jpeg_decode(64, 20), time_jpeg_decode(256, 10)]),
+            ("dali_letterbox", lambda: [time_dali_letterbox(64, 20), time_dali_letterbox(256, 10)]),
         ):
             try:  # the model sweep above is the essential result: never lose it to these
                 feeding[part] = measure()
