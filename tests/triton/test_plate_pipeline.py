@@ -171,4 +171,7 @@ def test_batched_messages_keep_the_same_accounting(pipeline_server, camera_frame
     assert sorted(r.sequence for r in results) == list(range(48))  # every frame answered exactly once
     statuses = {status_name(r) for r in results}
     assert statuses <= {"PROCESSED", "DROPPED_STALE"} and "PROCESSED" in statuses
-    assert all(r.reads for r in results if status_name(r) == "PROCESSED")  # every generated frame shows plates
+    processed = [r for r in results if status_name(r) == "PROCESSED"]
+    truth = {k: {p.text for p in camera_frames[k % len(camera_frames)].plates} for k in range(48)}
+    read = sum(len(truth[r.sequence] & {p.text for p in r.reads}) for r in processed)
+    assert read >= 0.75 * sum(len(truth[r.sequence]) for r in processed)
