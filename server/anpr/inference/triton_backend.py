@@ -168,8 +168,10 @@ def _frame_plates(response: Any, with_patches: bool) -> list[FramePlates]:
     for k, count in enumerate(counts):
         if errors[k]:
             code, _, reason = bytes(errors[k]).decode(errors="replace").partition(":")
-            known = code in Reason._value2member_map_
-            invalid = InvalidFrame(reason if known else f"{code}:{reason}", Reason(code) if known else Reason.CORRUPT)
+            known = {member.value for member in Reason}
+            invalid = InvalidFrame(
+                reason if code in known else f"{code}:{reason}", Reason(code) if code in known else Reason.CORRUPT
+            )
             frames.append(FramePlates([], probs[k, :0], invalid=invalid))
             continue
         found = [
