@@ -30,6 +30,7 @@ class Reason(enum.StrEnum):
 
     SUPERSEDED = "superseded"
     TOO_OLD = "too_old"
+    DEADLINE = "deadline"
     OVERLOAD = "overload"
     SHUTDOWN = "shutdown"
     CANCELLED = "cancelled"

@@ -179,3 +179,83 @@ def test_waiting_for_frames_after_a_removal_yields_to_the_event_loop() -> None:
     worker.start()
     worker.join(5)  # a busy loop would hang the event loop: fail instead of hanging the suite
     assert outcome == [[1]]
+
+
+def test_service_times_learn_a_high_percentile_per_batch_size_and_interpolate() -> None:
+    from anpr.scheduling.service_times import ServiceTimes
+
+    times = ServiceTimes(percentile=90, window=10)
+    assert times.estimate(4) is None and times.largest_within(0.1, 16) == 16  # nothing learned: no guess
+    for k in range(10):
+        times.observe(8, 0.100 + 0.001 * k)  # 0.100 .. 0.109
+    times.observe(16, 0.200)
+    assert times.estimate(8) == pytest.approx(0.1081)
+    assert times.estimate(12) == pytest.approx((0.1081 + 0.2) / 2)
+    assert times.estimate(4) == pytest.approx(0.1081)  # smaller than any seen: no cheaper than the smallest
+    assert times.estimate(32) == pytest.approx(0.4)  # larger: scaled up with the frames
+    for _ in range(10):
+        times.observe(8, 0.050)  # the window forgets the slow past
+    assert times.estimate(8) == pytest.approx(0.050)
+    assert times.largest_within(0.125, 16) == 12 and times.largest_within(0.01, 16) == 1
+
+
+def _learned(scheduler: FrameScheduler) -> None:
+    for size, seconds in ((1, 0.05), (8, 0.15), (16, 0.30)):
+        scheduler.observe_batch(size, seconds)
+
+
+def test_a_frame_that_cannot_make_its_deadline_is_dropped_before_it_is_scheduled() -> None:
+    async def scenario():
+        clock = FakeClock()
+        scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=300, max_wait_ms=0, camera_queue_depth=4), clock)
+        _learned(scheduler)
+        scheduler.submit(QueuedFrame("cam-a", "late"))
+        clock.now += 0.26  # 40 ms left: less than a batch of one takes (50 ms)
+        scheduler.submit(QueuedFrame("cam-a", "fresh"))
+        scheduler.submit(QueuedFrame("cam-b", "fresh-b"))
+        batch = await scheduler.next_batch()
+        return [f.payload for f in batch], dropped
+
+    batch, dropped = run(scenario())
+    assert dropped == [("cam-a", "late", DropReason.DEADLINE)]  # never handed out: never decoded
+    assert sorted(batch) == ["fresh", "fresh-b"]
+    assert DropReason.DEADLINE.code.value == "deadline"
+
+
+def test_batches_shrink_as_the_deadlines_tighten() -> None:
+    sizes = []
+    for waited in (0.0, 0.2, 0.33):
+        clock = FakeClock()
+        scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=400, max_wait_ms=0, max_batch=16), clock)
+        _learned(scheduler)
+        for camera in range(32):
+            scheduler.submit(QueuedFrame(f"cam-{camera}", camera))
+        clock.now += waited
+        sizes.append(len(run(scheduler.next_batch())))
+        assert not dropped
+    # 400 ms of slack: a full batch (300 ms); 200 ms: 10 (by interpolation, 0.15 + 2/8 x 0.15 = 0.19 s);
+    # 70 ms: 2 (0.064 s).
+    assert sizes == [16, 10, 2]
+
+
+def test_round_robin_stays_fair_under_a_skewed_load_with_a_budget() -> None:
+    async def scenario():
+        clock = FakeClock()
+        scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=1000, max_wait_ms=0, camera_queue_depth=10), clock)
+        for size, seconds in ((1, 0.05), (4, 0.2), (8, 4.0)):  # the budget allows batches of 4
+            scheduler.observe_batch(size, seconds)
+        taken: Counter = Counter()
+        for round_ in range(6):
+            for k in range(10):
+                scheduler.submit(QueuedFrame("busy", (round_, k)))
+            for quiet in range(3):
+                scheduler.submit(QueuedFrame(f"quiet-{quiet}", round_))
+            batch = await scheduler.next_batch()
+            assert len(batch) == 4
+            taken.update(f.camera_id for f in batch)
+            clock.now += 0.05
+        return taken, dropped
+
+    taken, dropped = run(scenario())
+    assert taken["busy"] == 6 and all(taken[f"quiet-{q}"] == 6 for q in range(3))  # one frame a camera a batch
+    assert {reason for _, _, reason in dropped} <= {DropReason.SUPERSEDED}  # the busy camera's own overflow

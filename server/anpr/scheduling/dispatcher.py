@@ -34,6 +34,7 @@ T = TypeVar("T")
 DROP_STATUS = {
     DropReason.SUPERSEDED: FrameStatus.DROPPED_STALE,
     DropReason.TOO_OLD: FrameStatus.DROPPED_STALE,
+    DropReason.DEADLINE: FrameStatus.DROPPED_STALE,
     DropReason.OVERLOAD: FrameStatus.DROPPED_OVERLOAD,
     DropReason.SHUTDOWN: FrameStatus.DROPPED_OVERLOAD,
     DropReason.CANCELLED: FrameStatus.DROPPED_OVERLOAD,
@@ -232,6 +233,7 @@ class BatchDispatcher:
 
     async def _process(self, frames: list[PendingFrame]) -> None:
         # Cancellation (a drain past its grace) propagates: `drain` answers what this batch left.
+        taken_at = time.monotonic()
         try:
             encoded = [f for f in frames if f.encoded is not None] if self.pipeline.preprocessing == "triton" else []
             decoded = [f for f in frames if f.encoded is None] if encoded else frames
@@ -253,6 +255,8 @@ class BatchDispatcher:
                     inference_ms=read.inference_ms,
                 )
             )
+        # What the deadline decisions learn from: taken -> answered, decode and models together.
+        self.scheduler.observe_batch(len(frames), time.monotonic() - taken_at)
         if self.observer is not None and processed:
             await self._observe(processed)
 

@@ -8,7 +8,11 @@ Policies (docs/DESIGN.md, "Live video semantics"):
   beyond either the oldest frame of the camera with the longest queue is answered DROPPED_OVERLOAD
   (the busiest camera pays first);
 - batches take one frame per camera per round, continuing round-robin from where the last batch
-  stopped, up to `max_batch` frames, waiting at most `max_wait_ms` for a batch to fill.
+  stopped, up to `max_batch` frames, waiting at most `max_wait_ms` for a batch to fill;
+- with a `latency_budget_ms`, every frame must be answered by receipt + budget: from the service times
+  of the batches that ran (`ServiceTimes`), a frame that could not make its deadline even in a batch
+  of one is DROPPED_STALE (`deadline`) when a batch is formed, before anything is spent on it, and a
+  batch is only as large as the tightest deadline at the head of the queues allows.
 
 The scheduler never answers frames itself: it hands every dropped frame to `on_drop` exactly once,
 and every scheduled frame to the caller of `next_batch`.
@@ -27,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from anpr.domain import Reason
+from anpr.scheduling.service_times import ServiceTimes
 
 
 class SchedulerPolicy(BaseModel):
@@ -40,6 +45,12 @@ class SchedulerPolicy(BaseModel):
     max_queued_frames: int = Field(2048, ge=1, description="frames waiting across all cameras")
     max_queued_bytes: int = Field(256 * 1024 * 1024, ge=1, description="image bytes waiting across all cameras")
     max_frame_age_ms: float = Field(1000.0, gt=0, description="older frames are dropped when their turn comes")
+    latency_budget_ms: float | None = Field(
+        None,
+        gt=0,
+        description="receipt to result: frames that cannot make it (by the batches' learned service times) are "
+        "dropped before decoding, and batches shrink as deadlines near; unset: off",
+    )
 
 
 class DropReason(enum.Enum):
@@ -48,6 +59,7 @@ class DropReason(enum.Enum):
 
     SUPERSEDED = "stale: a newer frame of the same camera arrived while this one waited"
     TOO_OLD = "stale: waited longer than max_frame_age_ms"
+    DEADLINE = "stale: could not be answered within latency_budget_ms"
     OVERLOAD = "overload: too many frames waiting; the busiest camera's oldest frame was dropped"
     SHUTDOWN = "overload: the server is shutting down"
     CANCELLED = "cancelled: the client went away"
@@ -84,6 +96,7 @@ class FrameScheduler:
         self._queued_bytes = 0
         self._arrived = asyncio.Event()
         self._closed = False
+        self.service_times = ServiceTimes()  # fed by the dispatcher: batch taken -> batch answered
 
     @property
     def queued(self) -> int:
@@ -127,8 +140,32 @@ class FrameScheduler:
             del self._queues[camera_id]
         self._on_drop(dropped, reason)
 
+    def observe_batch(self, size: int, seconds: float) -> None:
+        """A batch of `size` frames took `seconds` from being taken to being answered."""
+        self.service_times.observe(size, seconds)
+
+    def _batch_limit(self) -> int:
+        """`max_batch`, or with a latency budget: drops the frames that cannot make their deadline even
+        alone, and returns the largest batch the tightest deadline at the head of the queues allows."""
+        budget = self.policy.latency_budget_ms
+        alone = self.service_times.estimate(1)
+        if budget is None or alone is None:
+            return self.policy.max_batch
+        now, budget_s = self._clock(), budget / 1000.0
+        for camera_id in list(self._queues):
+            queue = self._queues[camera_id]
+            while queue and queue[0].enqueued_at + budget_s < now + alone:
+                self._drop_oldest(camera_id, DropReason.DEADLINE)
+                if camera_id not in self._queues:
+                    break
+        if not self._queues:
+            return self.policy.max_batch
+        tightest = min(queue[0].enqueued_at for queue in self._queues.values()) + budget_s
+        return self.service_times.largest_within(tightest - now, self.policy.max_batch)
+
     def _take_round_robin(self, limit: int) -> list[QueuedFrame]:
         batch: list[QueuedFrame] = []
+        limit = min(limit, self._batch_limit())
         now = self._clock()
         max_age = self.policy.max_frame_age_ms / 1000.0
         while self._queues and len(batch) < limit:

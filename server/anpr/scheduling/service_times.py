@@ -1,0 +1,57 @@
+"""How long a batch takes, learned from the batches that ran: a high percentile of the recent service
+times (batch taken -> every frame answered) per batch size, for the scheduler's deadline decisions."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+
+class ServiceTimes:
+    """Per batch size, the `percentile` of the last `window` service times (seconds). Sizes never seen
+    are estimated from the nearest sizes seen, scaled linearly (a batch costs a fixed part and a part per
+    frame); with nothing seen at all there is no estimate (None), and nothing is dropped on a guess."""
+
+    def __init__(self, percentile: float = 90.0, window: int = 64) -> None:
+        self.percentile = percentile
+        self.window = window
+        self._seen: dict[int, deque[float]] = {}
+        self._estimates: dict[int, float] = {}
+
+    def observe(self, batch_size: int, seconds: float) -> None:
+        times = self._seen.setdefault(batch_size, deque(maxlen=self.window))
+        times.append(seconds)
+        self._estimates[batch_size] = float(np.percentile(times, self.percentile))
+
+    @property
+    def sizes(self) -> list[int]:
+        return sorted(self._estimates)
+
+    def estimate(self, batch_size: int) -> float | None:
+        """Seconds a batch of `batch_size` frames is expected to take, or None before any batch ran."""
+        if not self._estimates:
+            return None
+        if batch_size in self._estimates:
+            return self._estimates[batch_size]
+        sizes = self.sizes
+        below = [s for s in sizes if s < batch_size]
+        above = [s for s in sizes if s > batch_size]
+        if below and above:  # between two sizes seen: interpolate
+            low, high = below[-1], above[0]
+            share = (batch_size - low) / (high - low)
+            return self._estimates[low] + share * (self._estimates[high] - self._estimates[low])
+        nearest = below[-1] if below else above[0]
+        # Outside what was seen: smaller batches cost at least their share, larger ones at most theirs.
+        return self._estimates[nearest] * (batch_size / nearest if batch_size > nearest else 1.0)
+
+    def largest_within(self, seconds: float, limit: int) -> int:
+        """The largest batch size up to `limit` expected to finish within `seconds` (at least 1)."""
+        if self.estimate(1) is None:
+            return limit
+        best = 1
+        for size in range(1, limit + 1):
+            estimate = self.estimate(size)
+            if estimate is not None and estimate <= seconds:
+                best = size
+        return best
