@@ -228,14 +228,30 @@ def test_batches_shrink_as_the_deadlines_tighten() -> None:
         clock = FakeClock()
         scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=400, max_wait_ms=0, max_batch=16), clock)
         _learned(scheduler)
-        for camera in range(32):
+        for camera in range(12):
             scheduler.submit(QueuedFrame(f"cam-{camera}", camera))
         clock.now += waited
         sizes.append(len(run(scheduler.next_batch())))
         assert not dropped
-    # 400 ms of slack: a full batch (300 ms); 200 ms: 10 (by interpolation, 0.15 + 2/8 x 0.15 = 0.19 s);
+    # 400 ms of slack: all 12 (0.225 s); 200 ms: 10 (by interpolation, 0.15 + 2/8 x 0.15 = 0.19 s);
     # 70 ms: 2 (0.064 s).
-    assert sizes == [16, 10, 2]
+    assert sizes == [12, 10, 2]
+
+
+def test_with_a_backlog_the_frames_that_would_shrink_a_full_batch_go_first() -> None:
+    clock = FakeClock()
+    scheduler, dropped = make(
+        SchedulerPolicy(latency_budget_ms=400, max_wait_ms=0, max_batch=16, camera_queue_depth=4), clock
+    )
+    _learned(scheduler)
+    for camera in range(16):
+        scheduler.submit(QueuedFrame(f"cam-{camera}", "old"))
+    clock.now += 0.2  # the old frames have 200 ms left: not enough for a full batch (300 ms)
+    for camera in range(16):
+        scheduler.submit(QueuedFrame(f"cam-{camera}", "new"))
+    batch = run(scheduler.next_batch())
+    assert [f.payload for f in batch] == ["new"] * 16  # a full batch, all of it in time
+    assert sorted(dropped) == sorted((f"cam-{c}", "old", DropReason.DEADLINE) for c in range(16))
 
 
 def test_round_robin_stays_fair_under_a_skewed_load_with_a_budget() -> None:

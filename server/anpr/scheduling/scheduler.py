@@ -11,8 +11,9 @@ Policies (docs/DESIGN.md, "Live video semantics"):
   stopped, up to `max_batch` frames, waiting at most `max_wait_ms` for a batch to fill;
 - with a `latency_budget_ms`, every frame must be answered by receipt + budget: from the service times
   of the batches that ran (`ServiceTimes`), a frame that could not make its deadline even in a batch
-  of one is DROPPED_STALE (`deadline`) when a batch is formed, before anything is spent on it, and a
-  batch is only as large as the tightest deadline at the head of the queues allows.
+  of one is DROPPED_STALE (`deadline`) when a batch is formed, before anything is spent on it; with more
+  frames waiting than a batch holds, so is a frame that could not make it in a full batch (a full batch
+  keeps the throughput); and a batch is only as large as the tightest deadline left allows.
 
 The scheduler never answers frames itself: it hands every dropped frame to `on_drop` exactly once,
 and every scheduled frame to the caller of `next_batch`.
@@ -155,6 +156,15 @@ class FrameScheduler:
         for camera_id in list(self._queues):
             queue = self._queues[camera_id]
             while queue and queue[0].enqueued_at + budget_s < now + alone:
+                self._drop_oldest(camera_id, DropReason.DEADLINE)
+                if camera_id not in self._queues:
+                    break
+        # With a backlog (overload) a full batch is worth more than the frames that would shrink it: those
+        # that cannot make their deadline in a full batch go now, while enough frames remain to fill one.
+        full = self.service_times.estimate(self.policy.max_batch) or alone
+        for camera_id in list(self._queues):
+            queue = self._queues[camera_id]
+            while self._queued > self.policy.max_batch and queue and queue[0].enqueued_at + budget_s < now + full:
                 self._drop_oldest(camera_id, DropReason.DEADLINE)
                 if camera_id not in self._queues:
                     break

@@ -13,7 +13,7 @@ class ServiceTimes:
     are estimated from the nearest sizes seen, scaled linearly (a batch costs a fixed part and a part per
     frame); with nothing seen at all there is no estimate (None), and nothing is dropped on a guess."""
 
-    def __init__(self, percentile: float = 90.0, window: int = 64) -> None:
+    def __init__(self, percentile: float = 99.0, window: int = 64) -> None:
         self.percentile = percentile
         self.window = window
         self._seen: dict[int, deque[float]] = {}
