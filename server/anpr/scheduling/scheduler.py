@@ -153,25 +153,24 @@ class FrameScheduler:
         if budget is None or alone is None:
             return self.policy.max_batch
         now, budget_s = self._clock(), budget / 1000.0
-        for camera_id in list(self._queues):
-            queue = self._queues[camera_id]
-            while queue and queue[0].enqueued_at + budget_s < now + alone:
-                self._drop_oldest(camera_id, DropReason.DEADLINE)
-                if camera_id not in self._queues:
-                    break
+        self._drop_late_heads(lambda frame: frame.enqueued_at + budget_s < now + alone)
         # With a backlog (overload) a full batch is worth more than the frames that would shrink it: those
         # that cannot make their deadline in a full batch go now, while enough frames remain to fill one.
         full = self.service_times.estimate(self.policy.max_batch) or alone
-        for camera_id in list(self._queues):
-            queue = self._queues[camera_id]
-            while self._queued > self.policy.max_batch and queue and queue[0].enqueued_at + budget_s < now + full:
-                self._drop_oldest(camera_id, DropReason.DEADLINE)
-                if camera_id not in self._queues:
-                    break
+        self._drop_late_heads(
+            lambda frame: self._queued > self.policy.max_batch and frame.enqueued_at + budget_s < now + full
+        )
         if not self._queues:
             return self.policy.max_batch
         tightest = min(queue[0].enqueued_at for queue in self._queues.values()) + budget_s
         return self.service_times.largest_within(tightest - now, self.policy.max_batch)
+
+    def _drop_late_heads(self, late: Callable[[QueuedFrame], bool]) -> None:
+        """Drops each camera's oldest frames while `late` holds for them (DropReason.DEADLINE)."""
+        for camera_id in list(self._queues):
+            queue = self._queues[camera_id]
+            while camera_id in self._queues and late(queue[0]):
+                self._drop_oldest(camera_id, DropReason.DEADLINE)
 
     def _take_round_robin(self, limit: int) -> list[QueuedFrame]:
         batch: list[QueuedFrame] = []

@@ -3,6 +3,7 @@ times (batch taken -> every frame answered) per batch size, for the scheduler's 
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
 
 import numpy as np
@@ -18,15 +19,15 @@ class ServiceTimes:
         self.window = window
         self._seen: dict[int, deque[float]] = {}
         self._estimates: dict[int, float] = {}
+        self.sizes: list[int] = []  # the batch sizes seen, in order
 
     def observe(self, batch_size: int, seconds: float) -> None:
-        times = self._seen.setdefault(batch_size, deque(maxlen=self.window))
+        if batch_size not in self._seen:
+            self._seen[batch_size] = deque(maxlen=self.window)
+            insort(self.sizes, batch_size)
+        times = self._seen[batch_size]
         times.append(seconds)
         self._estimates[batch_size] = float(np.percentile(times, self.percentile))
-
-    @property
-    def sizes(self) -> list[int]:
-        return sorted(self._estimates)
 
     def estimate(self, batch_size: int) -> float | None:
         """Seconds a batch of `batch_size` frames is expected to take, or None before any batch ran."""
@@ -34,24 +35,21 @@ class ServiceTimes:
             return None
         if batch_size in self._estimates:
             return self._estimates[batch_size]
-        sizes = self.sizes
-        below = [s for s in sizes if s < batch_size]
-        above = [s for s in sizes if s > batch_size]
-        if below and above:  # between two sizes seen: interpolate
-            low, high = below[-1], above[0]
+        at = bisect_left(self.sizes, batch_size)  # sizes[at - 1] < batch_size < sizes[at]
+        if 0 < at < len(self.sizes):  # between two sizes seen: interpolate
+            low, high = self.sizes[at - 1], self.sizes[at]
             share = (batch_size - low) / (high - low)
             return self._estimates[low] + share * (self._estimates[high] - self._estimates[low])
-        nearest = below[-1] if below else above[0]
+        nearest = self.sizes[at - 1] if at else self.sizes[0]
         # Outside what was seen: smaller batches cost at least their share, larger ones at most theirs.
         return self._estimates[nearest] * (batch_size / nearest if batch_size > nearest else 1.0)
 
     def largest_within(self, seconds: float, limit: int) -> int:
         """The largest batch size up to `limit` expected to finish within `seconds` (at least 1)."""
-        if self.estimate(1) is None:
+        if not self._estimates:
             return limit
-        best = 1
-        for size in range(1, limit + 1):
+        for size in range(limit, 1, -1):  # from the largest: with slack, the first one asked fits
             estimate = self.estimate(size)
             if estimate is not None and estimate <= seconds:
-                best = size
-        return best
+                return size
+        return 1
