@@ -101,6 +101,15 @@ def png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+def encoded_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of JPEG or PNG bytes from their header (bounded work); raises InvalidFrame."""
+    if data.startswith(JPEG_MAGIC):
+        return jpeg_size(data)
+    if data.startswith(PNG_MAGIC):
+        return png_size(data)
+    raise InvalidFrame("image is neither JPEG nor PNG", Reason.UNSUPPORTED_FORMAT)
+
+
 def _check_encoded(data: bytes, limits: DecodeLimits) -> None:
     if not data:
         raise InvalidFrame("empty image", Reason.EMPTY)
@@ -108,17 +117,11 @@ def _check_encoded(data: bytes, limits: DecodeLimits) -> None:
         raise InvalidFrame(
             f"encoded image of {len(data)} bytes exceeds the limit of {limits.max_encoded_bytes}", Reason.TOO_LARGE
         )
-    if data.startswith(JPEG_MAGIC):
-        # libjpeg "decodes" a cut-off file by painting the missing part grey: refuse it up front (the
-        # strict decode also refuses one whose end marker was forged). Zero padding after it is allowed.
-        if not data[-4096:].rstrip(b"\0").endswith(b"\xff\xd9"):
-            raise InvalidFrame("corrupt image data: truncated JPEG (no end-of-image marker)", Reason.CORRUPT)
-        width, height = jpeg_size(data)
-    elif data.startswith(PNG_MAGIC):
-        width, height = png_size(data)
-    else:
-        raise InvalidFrame("image is neither JPEG nor PNG", Reason.UNSUPPORTED_FORMAT)
-    _check_shape(width, height, limits)
+    # libjpeg "decodes" a cut-off file by painting the missing part grey: refuse it up front (the strict
+    # decode also refuses one whose end marker was forged). Zero padding after it is allowed.
+    if data.startswith(JPEG_MAGIC) and not data[-4096:].rstrip(b"\0").endswith(b"\xff\xd9"):
+        raise InvalidFrame("corrupt image data: truncated JPEG (no end-of-image marker)", Reason.CORRUPT)
+    _check_shape(*encoded_size(data), limits)
 
 
 def _check_raw(raw: RawPixels, limits: DecodeLimits) -> None:

@@ -24,7 +24,7 @@ from nvidia.dali import fn, pipeline_def, types
 
 from anpr.contract import DETECTOR_INPUT_HW
 from anpr.domain import InvalidFrame, Reason
-from anpr.ingest.decode import JPEG_MAGIC, PNG_MAGIC, jpeg_size, png_size
+from anpr.ingest.decode import encoded_size
 from anpr.vision.letterbox import PAD_VALUE, Letterbox, letterbox, letterbox_geometry
 
 Resample = Literal["opencv", "dali"]
@@ -70,12 +70,7 @@ def _letterbox_pipeline(device: str, input_hw: tuple[int, int]):  # type: ignore
 
 def frame_geometry(data: bytes, input_hw: tuple[int, int] = DETECTOR_INPUT_HW) -> tuple[tuple[int, int], Letterbox]:
     """The letterbox of an encoded frame from its header alone (bounded work); raises InvalidFrame."""
-    if data.startswith(JPEG_MAGIC):
-        width, height = jpeg_size(data)
-    elif data.startswith(PNG_MAGIC):
-        width, height = png_size(data)
-    else:
-        raise InvalidFrame("image is neither JPEG nor PNG", Reason.UNSUPPORTED_FORMAT)
+    width, height = encoded_size(data)
     if width < 1 or height < 1:
         raise InvalidFrame(f"image {width}x{height} has no pixels", Reason.CORRUPT)
     return letterbox_geometry(width, height, input_hw)
