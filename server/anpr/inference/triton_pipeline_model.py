@@ -16,7 +16,7 @@ from dataclasses import fields, replace
 
 import numpy as np
 
-from anpr.contract import CTC_COLUMNS, DETECTOR, NUM_CLASSES, PIPELINE, RECOGNISER
+from anpr.contract import CTC_COLUMNS, DETECTOR, NUM_CLASSES, PIPELINE, RECOGNISER, ModelSpec
 from anpr.domain import InvalidFrame
 from anpr.inference.backend import PipelineRequest
 from anpr.inference.pipeline import PipelineSettings
@@ -83,16 +83,18 @@ class TritonPythonModel:
                 prepared[k] = item
         return prepared
 
-    def _infer(self, pb_utils, name: str, version: int, tensor: np.ndarray, outputs: list[str]) -> list[np.ndarray]:  # noqa: ANN001
+    def _infer(self, pb_utils, spec: ModelSpec, version: int, tensor: np.ndarray) -> list[np.ndarray]:  # noqa: ANN001
+        """A BLS call to the model beside this one: its outputs, in the contract's order."""
+        outputs = [output.name for output in spec.outputs]
         request = pb_utils.InferenceRequest(
-            model_name=name,
+            model_name=spec.name,
             model_version=version,
             requested_output_names=outputs,
-            inputs=[pb_utils.Tensor(DETECTOR.input.name if name == DETECTOR.name else RECOGNISER.input.name, tensor)],
+            inputs=[pb_utils.Tensor(spec.input.name, tensor)],
         )
         response = request.exec()
         if response.has_error():
-            raise pb_utils.TritonModelException(f"{name}: {response.error().message()}")
+            raise pb_utils.TritonModelException(f"{spec.name}: {response.error().message()}")
         return [pb_utils.get_output_tensor_by_name(response, output).as_numpy() for output in outputs]
 
     def _detect(self, prepared: list, owners: list[PipelineRequest], pb_utils) -> list[list[Detection]]:  # noqa: ANN001
@@ -105,7 +107,7 @@ class TritonPythonModel:
             for chunk_start in range(0, len(indices), self.detector_batch):
                 chunk = indices[chunk_start : chunk_start + self.detector_batch]
                 images = np.stack([prepared[k].letterboxed for k in chunk])[:, None]
-                boxes, scores = self._infer(pb_utils, DETECTOR.name, version, images, ["boxes", "scores"])
+                boxes, scores = self._infer(pb_utils, DETECTOR, version, images)
                 for row, k in enumerate(chunk):
                     item, settings = prepared[k], owners[k]
                     detections[k] = decode_detections(
@@ -135,7 +137,7 @@ class TritonPythonModel:
             for chunk_start in range(0, len(plates), self.recogniser_batch):
                 chunk = plates[chunk_start : chunk_start + self.recogniser_batch]
                 crops = np.stack([crop_plate(prepared[k].grey, detections[k][p].box) for k, p in chunk])
-                (out,) = self._infer(pb_utils, RECOGNISER.name, version, crops[:, None], ["probs"])
+                (out,) = self._infer(pb_utils, RECOGNISER, version, crops[:, None])
                 for row, (k, p) in enumerate(chunk):
                     probs[k][p] = out[row]
         return probs
