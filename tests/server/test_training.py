@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")  # the `train` extra; `make test` installs it
 
 from anpr.inference.onnxruntime_models import ModelFileError, OnnxRuntimeModels  # noqa: E402
+from anpr.vision.crop import crop_plate  # noqa: E402
 from anpr_training.checkpoints import load_weights  # noqa: E402
 from anpr_training.export import export_detector, export_recogniser, parity  # noqa: E402
 from anpr_training.models import (  # noqa: E402
@@ -196,7 +197,14 @@ def test_real_crops_are_cut_from_boxes_jittered_as_much_as_asked() -> None:
 
     image = np.random.default_rng(0).integers(0, 256, (40, 160), dtype=np.uint8)
     targets, lengths = np.zeros((1, 10), np.int64), np.ones(1, np.int64)
-    exact = _real_crop_batch([image], targets, lengths, 1, np.random.default_rng(1), jitter=0.0)[0]
-    again = _real_crop_batch([image], targets, lengths, 1, np.random.default_rng(2), jitter=0.0)[0]
-    moved = _real_crop_batch([image], targets, lengths, 1, np.random.default_rng(1), jitter=1.4)[0]
+    whole = np.array([[0, 0, 160, 40]], np.float32)
+    exact = _real_crop_batch([image], whole, targets, lengths, 1, np.random.default_rng(1), jitter=0.0)[0]
+    again = _real_crop_batch([image], whole, targets, lengths, 1, np.random.default_rng(2), jitter=0.0)[0]
+    moved = _real_crop_batch([image], whole, targets, lengths, 1, np.random.default_rng(1), jitter=1.4)[0]
     assert np.array_equal(exact, again) and not np.array_equal(exact, moved)
+    assert np.array_equal(exact[0], crop_plate(image, (0.0, 0.0, 160.0, 40.0)))
+    # A plate inside a photo is cut from its own box, not from the whole photo.
+    inside = _real_crop_batch(
+        [image], np.array([[40, 5, 120, 35]], np.float32), targets, lengths, 1, np.random.default_rng(1), jitter=0.0
+    )[0]
+    assert np.array_equal(inside[0], crop_plate(image, (40.0, 5.0, 120.0, 35.0)))

@@ -134,16 +134,23 @@ def composite_set(
     return crops, targets, lengths
 
 
-def real_crops(directories: tuple[Path, ...], part: str = TRAIN) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """One part of real plate-crop sets (one whole-crop plate each, text with `?`), decoded as served:
-    (grey crops of any size, targets, lengths). Cut to the recogniser input when sampled."""
-    images, texts = [], []
+def real_crops(
+    directories: tuple[Path, ...], part: str = TRAIN
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """One part of real sets' plates that have a box and text (`?` for hidden characters), decoded as
+    served: (grey images, one per plate, shared by the plates of a photo; boxes (N, 4) x1, y1, x2, y2;
+    targets; lengths). A crop set's box is its whole crop; a photo set's plates are cut at the photo's
+    own resolution, as serving cuts them. Cut to the recogniser input when sampled."""
+    images, boxes, texts = [], [], []
     for directory in directories:
-        for image in real_set_part(directory, part):
-            plate = image.plates[0] if image.plates else None
-            if plate is None or not plate.has_text or len(plate.text) > MAX_PLATE_CHARS:
+        for entry in real_set_part(directory, part):
+            plates = [p for p in entry.plates if p.box is not None and p.has_text and len(p.text) <= MAX_PLATE_CHARS]
+            if not plates:
                 continue
-            images.append(decode_encoded(image.image_path.read_bytes()))
-            texts.append(plate.text)
+            image = decode_encoded(entry.image_path.read_bytes())
+            for plate in plates:
+                images.append(image)
+                boxes.append(plate.box)
+                texts.append(plate.text)
     targets, lengths = encode_labels(texts)
-    return images, targets, lengths
+    return images, np.array(boxes, np.float32).reshape(-1, 4), targets, lengths

@@ -267,18 +267,19 @@ def wildcard_ctc_loss(
 
 def _real_crop_batch(
     images: list[np.ndarray],
+    boxes: np.ndarray,
     targets: np.ndarray,
     lengths: np.ndarray,
     count: int,
     rng: np.random.Generator,
     jitter: float = 0.7,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`count` real crops cut to the recogniser input from a detector-like box around the whole crop."""
+    """`count` real plates cut to the recogniser input from detector-like boxes around their labelled boxes."""
     picks = rng.integers(0, len(images), count)
     crops = []
     for k in picks:
-        h, w = images[k].shape
-        quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        x1, y1, x2, y2 = boxes[k]
+        quad = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
         crops.append(crop_plate(images[k], jittered_box(quad, rng, jitter)))
     return np.stack(crops), targets[picks], lengths[picks]
 
@@ -301,10 +302,10 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     )
     real = real_crops(run.real_crops) if run.real_crops and run.real_share > 0 else None
     real_held_out = None
-    if run.real_crops:  # the held-out real crops, cut once from their whole-crop boxes: a fixed check
-        images, real_targets, real_lengths = real_crops(run.real_crops, HELD_OUT)
+    if run.real_crops:  # the held-out real plates, cut once from their labelled boxes: a fixed check
+        images, boxes, real_targets, real_lengths = real_crops(run.real_crops, HELD_OUT)
         real_held_out = (
-            np.stack([crop_plate(image, (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))) for image in images]),
+            np.stack([crop_plate(image, tuple(box)) for image, box in zip(images, boxes)]),
             real_targets,
             real_lengths,
         )
