@@ -35,6 +35,7 @@ PANELS = [
                 "histogram_quantile(0.95, sum by (le, stage) (rate(anpr_stage_latency_seconds_bucket[5m])))",
             ),
             ("p99 {{stage}}", "anpr:stage_latency_seconds:p99_5m"),
+            ("latency budget", "max(anpr_scheduler_latency_budget_seconds) > 0"),
         ],
         12,
         9,
@@ -123,6 +124,31 @@ PANELS = [
             ("triton failed requests {{model}}", "sum by (model) (rate(nv_inference_request_failure[5m]))"),
             ("front-end backend errors {{model}}", "sum by (model) (rate(anpr_backend_errors_total[5m]))"),
         ],
+        8,
+        8,
+    ),
+    # Deadlines (scheduler.latency_budget_ms, or budgets frames ask for): how much of it frames use.
+    (
+        "Latency budget used (1 = the budget) and deadline drops",
+        "short",
+        [
+            (
+                "p99 {{stage}} / budget",
+                "histogram_quantile(0.99, sum by (le, stage) (rate(anpr_frame_budget_used_ratio_bucket[5m])))",
+            ),
+            (
+                "dropped for deadline (share)",
+                'sum(rate(anpr_frames_answered_total{reason="deadline"}[5m])) / '
+                "clamp_min(sum(rate(anpr_frames_answered_total[5m])), 1e-9)",
+            ),
+        ],
+        8,
+        8,
+    ),
+    (
+        "Learned batch service time (p99, taken to answered)",
+        "s",
+        [("batch of {{batch}}", "max by (batch) (anpr_scheduler_batch_service_seconds)")],
         8,
         8,
     ),

@@ -204,3 +204,49 @@ def test_sigterm_drains_a_running_server_process(camera_frames, tmp_path) -> Non
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_frames_and_streams_may_ask_for_a_tighter_latency_budget(camera_frames) -> None:
+    """Per-frame and per-stream budgets through the real server: a frame that asks for less time than
+    a batch has been taking is answered DROPPED_STALE (deadline) without being read; the others are read;
+    a malformed budget ends the call INVALID_ARGUMENT; the metrics show the budget and learned times."""
+    from tests.server.test_observability import samples, scrape
+
+    server = onnx_server(scheduler=SchedulerPolicy(latency_budget_ms=60_000, max_wait_ms=0, max_batch=4))
+    jpeg = camera_frames[0].jpeg
+    try:
+        warm_up = stream(server.stub, iter([frame(f"cam-{k}", k, jpeg) for k in range(8)]))
+        assert {status_name(r) for r in warm_up} == {"PROCESSED"}  # batch times are learned from these
+        tight = anpr_pb2.Frame(camera_id="cam-tight", sequence=1, encoded=jpeg, latency_budget_ms=1)
+        relaxed = anpr_pb2.Frame(camera_id="cam-relaxed", sequence=2, encoded=jpeg, latency_budget_ms=30_000)
+        by_camera = {r.camera_id: r for r in stream(server.stub, iter([tight, relaxed, frame("cam-plain", 3, jpeg)]))}
+        assert status_name(by_camera["cam-tight"]) == "DROPPED_STALE"
+        assert "latency_budget_ms" in by_camera["cam-tight"].reason and not by_camera["cam-tight"].reads
+        assert status_name(by_camera["cam-relaxed"]) == status_name(by_camera["cam-plain"]) == "PROCESSED"
+
+        stream_budget = [("anpr-latency-budget-ms", "1")]
+        results = list(server.stub.StreamFrames(iter([frame("cam-s", 1, jpeg)]), timeout=60, metadata=stream_budget))
+        assert [status_name(r) for r in results] == ["DROPPED_STALE"]
+        own = anpr_pb2.Frame(camera_id="cam-s", sequence=2, encoded=jpeg, latency_budget_ms=30_000)
+        results = list(server.stub.StreamFrames(iter([own]), timeout=60, metadata=stream_budget))
+        assert [status_name(r) for r in results] == ["PROCESSED"]  # a frame's own budget comes first
+
+        response = server.stub.Recognize(
+            anpr_pb2.RecognizeRequest(frame=frame("cam-r", 1, jpeg)), timeout=60, metadata=stream_budget
+        )
+        assert status_name(response.result) == "DROPPED_STALE"
+
+        for bad in ("soon", "-5", "nan"):
+            _, code = collect(
+                server.stub.StreamFrames(iter([frame("cam-s", 3, jpeg)]), metadata=[("anpr-latency-budget-ms", bad)])
+            )
+            assert code == grpc.StatusCode.INVALID_ARGUMENT
+        values = samples(scrape(server))
+    finally:
+        server.stop()
+    assert values[("anpr_scheduler_latency_budget_seconds", ())] == 60.0
+    assert values[("anpr_scheduler_batch_service_seconds", (("batch", "one"),))] > 0
+    assert values[("anpr_frames_answered_total", (("reason", "deadline"), ("status", "DROPPED_STALE")))] == 3
+    processed = values[("anpr_frames_processed_total", ())]
+    assert values[("anpr_frame_budget_used_ratio_count", (("stage", "end_to_end"),))] == processed == 11
+    assert values[("anpr_frame_budget_used_ratio_bucket", (("le", "0.05"), ("stage", "end_to_end")))] == processed

@@ -275,3 +275,43 @@ def test_round_robin_stays_fair_under_a_skewed_load_with_a_budget() -> None:
     taken, dropped = run(scenario())
     assert taken["busy"] == 6 and all(taken[f"quiet-{q}"] == 6 for q in range(3))  # one frame a camera a batch
     assert {reason for _, _, reason in dropped} <= {DropReason.SUPERSEDED}  # the busy camera's own overflow
+
+
+def test_a_frame_may_ask_for_a_tighter_budget_but_not_a_looser_one() -> None:
+    clock = FakeClock()
+    scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=400, max_wait_ms=0, camera_queue_depth=4), clock)
+    _learned(scheduler)
+    scheduler.submit(QueuedFrame("cam-a", "tight", budget_ms=100))
+    scheduler.submit(QueuedFrame("cam-b", "loose", budget_ms=5000))  # the server's 400 ms still holds
+    scheduler.submit(QueuedFrame("cam-c", "default"))
+    clock.now += 0.07  # "tight" has 30 ms left: less than a batch of one (50 ms)
+    batch = run(scheduler.next_batch())
+    assert dropped == [("cam-a", "tight", DropReason.DEADLINE)]
+    assert sorted(f.payload for f in batch) == ["default", "loose"]
+    clock.now += 0.4
+    scheduler.submit(QueuedFrame("cam-b", "late-loose", budget_ms=5000))
+    clock.now += 0.36  # 40 ms left of the server's 400, however long the frame asked for
+    scheduler.submit(QueuedFrame("cam-c", "fresh"))
+    assert [f.payload for f in run(scheduler.next_batch())] == ["fresh"]
+    assert dropped[-1] == ("cam-b", "late-loose", DropReason.DEADLINE)
+
+
+def test_a_frames_own_budget_turns_deadlines_on_without_a_server_budget() -> None:
+    clock = FakeClock()
+    scheduler, dropped = make(SchedulerPolicy(max_wait_ms=0), clock)
+    _learned(scheduler)
+    scheduler.submit(QueuedFrame("cam-a", "asked", budget_ms=200))
+    scheduler.submit(QueuedFrame("cam-b", "no budget"))
+    clock.now += 0.5
+    batch = run(scheduler.next_batch())
+    assert dropped == [("cam-a", "asked", DropReason.DEADLINE)]
+    assert [f.payload for f in batch] == ["no budget"]  # waited 500 ms, within max_frame_age_ms
+
+
+def test_deadlines_of_frames_that_left_do_not_pile_up() -> None:
+    clock = FakeClock()
+    scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=1000, max_wait_ms=0, camera_queue_depth=1), clock)
+    for k in range(10_000):  # each frame supersedes the one before: one waits, 9,999 left
+        scheduler.submit(QueuedFrame("cam-a", k))
+    assert scheduler.queued == 1 and len(dropped) == 9_999
+    assert len(scheduler._deadlines) <= 2 * scheduler.queued + 64 + 1

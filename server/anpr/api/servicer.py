@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -56,6 +57,26 @@ def _tolerant(parse: Callable[[bytes], object]) -> Callable[[bytes], object]:
             return MalformedMessage(error)
 
     return deserialise
+
+
+BUDGET_METADATA = "anpr-latency-budget-ms"  # a call's latency budget for its frames that give none
+
+
+async def _metadata_budget_ms(context: grpc.aio.ServicerContext) -> float | None:
+    """The call's `anpr-latency-budget-ms` metadata (a positive number of milliseconds), or None;
+    anything else ends the call INVALID_ARGUMENT."""
+    values = [value for key, value in context.invocation_metadata() or () if key == BUDGET_METADATA]
+    if not values:
+        return None
+    try:
+        budget = float(values[-1])
+    except (TypeError, ValueError):
+        budget = math.nan
+    if not math.isfinite(budget) or budget <= 0:
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"{BUDGET_METADATA} must be a positive number of milliseconds"
+        )
+    return budget
 
 
 def add_to_server(servicer: PlateRecognitionServicer, server: grpc.aio.Server) -> None:
@@ -148,6 +169,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         sequence: int,
         outcome: FrameOutcome,
         received_at: float,
+        budget_ms: float | None = None,
     ) -> None:
         """Every frame's answer passes here once: to the client, the metrics and the camera's stats."""
         result = frame_result(camera_id, sequence, outcome, received_at, self.dispatcher.backend.model_versions())
@@ -158,6 +180,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             outcome.queue_ms,
             result.timings.total_ms,
             len(outcome.reads),
+            budget_ms,
         )
         if camera_id:
             self.cameras.answered(camera_id, outcome.status, result.timings.total_ms)
@@ -174,9 +197,16 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         self._invalid_log.event("invalid frame: %s", error.code)
         self._answer(reply, camera_id, sequence, FrameOutcome(FrameStatus.INVALID, str(error), error.code), received_at)
 
-    def _intake(self, frame: anpr_pb2.Frame, reply: Callable[[anpr_pb2.FrameResult], None], stream: object) -> None:
+    def _intake(
+        self,
+        frame: anpr_pb2.Frame,
+        reply: Callable[[anpr_pb2.FrameResult], None],
+        stream: object,
+        budget_ms: float | None = None,
+    ) -> None:
         """Validates a frame and schedules it, or answers INVALID at once. Decoding comes later. Only
-        a valid camera id is kept (stats, queues) or echoed back (not a hostile id of megabytes)."""
+        a valid camera id is kept (stats, queues) or echoed back (not a hostile id of megabytes).
+        `budget_ms`: the call's latency budget, for a frame that does not give its own."""
         received_at = time.monotonic()
         self.metrics.frames_received.inc()
         camera_id = frame.camera_id
@@ -198,7 +228,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             return decode_image(image)
 
         def on_answer(pending: PendingFrame, outcome: FrameOutcome) -> None:
-            self._answer(reply, pending.camera_id, pending.sequence, outcome, pending.received_at)
+            self._answer(reply, pending.camera_id, pending.sequence, outcome, pending.received_at, pending.budget_ms)
 
         size = len(image) if isinstance(image, bytes) else len(image.pixels)
         self.dispatcher.submit(
@@ -212,6 +242,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                 size=size,
                 captured_at=captured_at(frame),
                 encoded=image if isinstance(image, bytes) else None,
+                budget_ms=float(frame.latency_budget_ms) if frame.latency_budget_ms else budget_ms,
             )
         )
 
@@ -293,6 +324,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
         """One stream of frames (one a message, or batches of them) and its results: one at a time, or
         as many as are ready in one message when `batched`."""
         grant = await self.access.authorise(context, Rpc.STREAM_FRAMES)
+        budget_ms = await _metadata_budget_ms(context)
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "not ready or draining")
         if len(self._readers) >= self.max_streams:
@@ -338,7 +370,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                         await slots.acquire()
                     unanswered += len(frames)
                     for frame in frames:
-                        self._intake(frame, reply, stream)
+                        self._intake(frame, reply, stream, budget_ms)
             finally:
                 results.put_nowait(None)
 
@@ -424,6 +456,10 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
     ) -> anpr_pb2.RecognizeResponse:
         grant = await self.access.authorise(context, Rpc.RECOGNIZE)
         await self._refuse_malformed(request, context)
+        budget_ms = await _metadata_budget_ms(context)
+        remaining_s = context.time_remaining()
+        if remaining_s is not None:  # the call's own deadline: an answer after it reaches no one
+            budget_ms = min(budget_ms or math.inf, remaining_s * 1000.0)
         if not self.accepting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "not ready or draining")
         camera_id = request.frame.camera_id
@@ -439,7 +475,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             if not answered.done():
                 answered.set_result(result)
 
-        self._intake(request.frame, reply, stream)
+        self._intake(request.frame, reply, stream, budget_ms)
         try:
             return anpr_pb2.RecognizeResponse(result=await answered)
         except asyncio.CancelledError:

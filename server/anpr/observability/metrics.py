@@ -20,6 +20,7 @@ from anpr.domain import FrameStatus, Reason
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 PASS_FRAME_BUCKETS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 100)
+BUDGET_RATIO_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0)
 STAGES = ("decode", "queue", "detector", "recogniser", "pipeline", "end_to_end")
 
 
@@ -41,6 +42,24 @@ class ServerMetrics:
         self.queued_frames = Gauge("anpr_scheduler_queued_frames", "Frames waiting in the scheduler.", registry=r)
         self.frames_in_flight = Gauge(
             "anpr_frames_in_flight", "Frames taken for a batch and not yet answered.", registry=r
+        )
+        self.latency_budget = Gauge(
+            "anpr_scheduler_latency_budget_seconds",
+            "The server's latency budget, receipt to result (0: none; frames may ask for tighter ones).",
+            registry=r,
+        )
+        self.batch_service_time = Gauge(
+            "anpr_scheduler_batch_service_seconds",
+            "Learned service time (p99 of recent batches, taken to answered) of a batch of one and a full batch.",
+            ["batch"],
+            registry=r,
+        )
+        self.budget_used = Histogram(
+            "anpr_frame_budget_used_ratio",
+            "Processed frames with a latency budget: time spent over the budget, queueing and receipt to result.",
+            ["stage"],
+            buckets=BUDGET_RATIO_BUCKETS,
+            registry=r,
         )
         self.batch_size = Histogram(
             "anpr_batch_size",
@@ -98,6 +117,8 @@ class ServerMetrics:
             self.hotlist_hits.labels(kind)
         for stage in STAGES:
             self.stage_latency.labels(stage)
+        for stage in ("queue", "end_to_end"):
+            self.budget_used.labels(stage)
         self._http: WSGIServer | None = None
 
     def set_models(self, backend: str, versions: tuple[ModelVersion, ...]) -> None:
@@ -112,6 +133,7 @@ class ServerMetrics:
         queue_ms: float,
         total_ms: float,
         reads: int,
+        budget_ms: float | None = None,
     ) -> None:
         self.frames_answered.labels(status.name, code.value if code else "none").inc()
         if status is FrameStatus.PROCESSED:
@@ -120,6 +142,9 @@ class ServerMetrics:
             self.stage_latency.labels("decode").observe(decode_ms / 1000)
             self.stage_latency.labels("queue").observe(queue_ms / 1000)
             self.stage_latency.labels("end_to_end").observe(total_ms / 1000)
+            if budget_ms:
+                self.budget_used.labels("queue").observe(queue_ms / budget_ms)
+                self.budget_used.labels("end_to_end").observe(total_ms / budget_ms)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

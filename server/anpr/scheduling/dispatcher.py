@@ -55,6 +55,7 @@ class PendingFrame:
     size: int = 0  # bytes of its (still encoded) image while it waits
     captured_at: float | None = None  # the camera's capture time (Unix seconds), if the frame said
     encoded: bytes | None = None  # its JPEG or PNG bytes (None for raw pixels), for the Triton-side pipeline
+    budget_ms: float | None = None  # the sender's latency budget; once submitted, the budget it is held to
     answered: bool = False
     queue_ms: float = 0.0  # filled in as the frame moves on, so any answer carries them
     decode_ms: float = 0.0
@@ -157,6 +158,9 @@ class BatchDispatcher:
         self.scheduler = FrameScheduler(policy, self._on_drop)
         self.breaker = CircuitBreaker(backend)
         self._models = MeasuredBackend(self.breaker, metrics)
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.latency_budget.set((policy.latency_budget_ms or 0.0) / 1000.0)
         self._failure_log = RateLimitedLog(log, logging.WARNING, "batches failed")
         self._slots = asyncio.Semaphore(max_batches_in_flight)
         self._executor = ThreadPoolExecutor(cpu_threads, thread_name_prefix="pipeline")
@@ -172,7 +176,8 @@ class BatchDispatcher:
         self._loop_task = asyncio.create_task(self._run(), name="batch-dispatcher")
 
     def submit(self, frame: PendingFrame) -> None:
-        self.scheduler.submit(QueuedFrame(frame.camera_id, frame, frame.size))
+        frame.budget_ms = self.scheduler.budget_ms(frame.budget_ms)  # what it is held to, for its answer's metrics
+        self.scheduler.submit(QueuedFrame(frame.camera_id, frame, frame.size, frame.budget_ms))
 
     def cancel_stream(self, stream: object) -> int:
         """Drops the waiting frames of a stream whose client went away."""
@@ -257,6 +262,10 @@ class BatchDispatcher:
             )
         # What the deadline decisions learn from: taken -> answered, decode and models together.
         self.scheduler.observe_batch(len(frames), time.monotonic() - taken_at)
+        if self._metrics is not None:
+            times = self.scheduler.service_times
+            for batch, size in (("one", 1), ("full", self.scheduler.policy.max_batch)):
+                self._metrics.batch_service_time.labels(batch).set(times.estimate(size) or 0.0)
         if self.observer is not None and processed:
             await self._observe(processed)
 

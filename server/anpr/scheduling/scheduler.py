@@ -9,11 +9,13 @@ Policies (docs/DESIGN.md, "Live video semantics"):
   (the busiest camera pays first);
 - batches take one frame per camera per round, continuing round-robin from where the last batch
   stopped, up to `max_batch` frames, waiting at most `max_wait_ms` for a batch to fill;
-- with a `latency_budget_ms`, every frame must be answered by receipt + budget: from the service times
-  of the batches that ran (`ServiceTimes`), a frame that could not make its deadline even in a batch
-  of one is DROPPED_STALE (`deadline`) when a batch is formed, before anything is spent on it; with more
-  frames waiting than a batch holds, so is a frame that could not make it in a full batch (a full batch
-  keeps the throughput); and a batch is only as large as the tightest deadline left allows.
+- with a `latency_budget_ms` (or a frame's own, tighter budget), every frame must be answered by
+  receipt + budget: from the service times of the batches that ran (`ServiceTimes`), a frame that
+  could not make its deadline even in a batch of one is DROPPED_STALE (`deadline`) when a batch is
+  formed, before anything is spent on it; with more frames waiting than a batch holds, so is a frame
+  that could not make it in a full batch (a full batch keeps the throughput); and a batch is only as
+  large as the tightest deadline left allows. Deadlines are kept in a heap, so each batch costs
+  O(log n) per frame dropped or checked, not a scan of every camera.
 
 The scheduler never answers frames itself: it hands every dropped frame to `on_drop` exactly once,
 and every scheduled frame to the caller of `next_batch`.
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import heapq
+import itertools
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -77,7 +81,10 @@ class QueuedFrame:
     camera_id: str
     payload: Any
     size: int = 0  # bytes it holds (its encoded image), counted against max_queued_bytes
+    budget_ms: float | None = None  # the sender's own latency budget; only a tighter one than the policy's counts
     enqueued_at: float = field(default_factory=time.monotonic)
+    deadline: float | None = None  # set on submit: when its answer is due (scheduler clock), if it has a budget
+    waiting: bool = False  # in a camera queue now (heap entries of frames that left are skipped)
 
 
 class FrameScheduler:
@@ -98,6 +105,10 @@ class FrameScheduler:
         self._arrived = asyncio.Event()
         self._closed = False
         self.service_times = ServiceTimes()  # fed by the dispatcher: batch taken -> batch answered
+        # (deadline, tie-break, frame) of frames with a deadline; entries of frames that left are removed
+        # lazily, and the heap is rebuilt once they outnumber the waiting frames (bound: 2 x queued + 64).
+        self._deadlines: list[tuple[float, int, QueuedFrame]] = []
+        self._tie_break = itertools.count()
 
     @property
     def queued(self) -> int:
@@ -118,6 +129,8 @@ class FrameScheduler:
             self._on_drop(frame, DropReason.SHUTDOWN)
             return
         frame.enqueued_at = self._clock()
+        frame.budget_ms = self.budget_ms(frame.budget_ms)
+        frame.deadline = frame.enqueued_at + frame.budget_ms / 1000.0 if frame.budget_ms is not None else None
         queue = self._queues.get(frame.camera_id)
         if queue is None:
             queue = self._queues[frame.camera_id] = deque()
@@ -125,8 +138,14 @@ class FrameScheduler:
             self._drop_oldest(frame.camera_id, DropReason.SUPERSEDED)
             queue = self._queues.setdefault(frame.camera_id, deque())
         queue.append(frame)
+        frame.waiting = True
         self._queued += 1
         self._queued_bytes += frame.size
+        if frame.deadline is not None:
+            heapq.heappush(self._deadlines, (frame.deadline, next(self._tie_break), frame))
+            if len(self._deadlines) > 2 * self._queued + 64:
+                self._deadlines = [entry for entry in self._deadlines if entry[2].waiting]
+                heapq.heapify(self._deadlines)
         while self._queued > self.policy.max_queued_frames or self._queued_bytes > self.policy.max_queued_bytes:
             busiest = max(self._queues, key=lambda camera: len(self._queues[camera]))
             self._drop_oldest(busiest, DropReason.OVERLOAD)
@@ -135,42 +154,59 @@ class FrameScheduler:
     def _drop_oldest(self, camera_id: str, reason: DropReason) -> None:
         queue = self._queues[camera_id]
         dropped = queue.popleft()
-        self._queued -= 1
-        self._queued_bytes -= dropped.size
+        self._left(dropped)
         if not queue:
             del self._queues[camera_id]
         self._on_drop(dropped, reason)
+
+    def _left(self, frame: QueuedFrame) -> None:
+        """Accounts for a frame that left its camera queue (taken or dropped)."""
+        frame.waiting = False
+        self._queued -= 1
+        self._queued_bytes -= frame.size
+
+    def budget_ms(self, requested_ms: float | None) -> float | None:
+        """The budget a frame gets: the tighter of the policy's and its sender's; None: no deadline."""
+        budgets = [b for b in (self.policy.latency_budget_ms, requested_ms) if b is not None and b > 0]
+        return min(budgets) if budgets else None
 
     def observe_batch(self, size: int, seconds: float) -> None:
         """A batch of `size` frames took `seconds` from being taken to being answered."""
         self.service_times.observe(size, seconds)
 
     def _batch_limit(self) -> int:
-        """`max_batch`, or with a latency budget: drops the frames that cannot make their deadline even
-        alone, and returns the largest batch the tightest deadline at the head of the queues allows."""
-        budget = self.policy.latency_budget_ms
+        """`max_batch`, or with deadlines: drops the frames that cannot make theirs even alone, and returns
+        the largest batch the tightest deadline waiting allows."""
         alone = self.service_times.estimate(1)
-        if budget is None or alone is None:
+        if alone is None or self._tightest() is None:
             return self.policy.max_batch
-        now, budget_s = self._clock(), budget / 1000.0
-        self._drop_late_heads(lambda frame: frame.enqueued_at + budget_s < now + alone)
+        now = self._clock()
+        self._drop_late(lambda deadline: deadline < now + alone)
         # With a backlog (overload) a full batch is worth more than the frames that would shrink it: those
         # that cannot make their deadline in a full batch go now, while enough frames remain to fill one.
         full = self.service_times.estimate(self.policy.max_batch) or alone
-        self._drop_late_heads(
-            lambda frame: self._queued > self.policy.max_batch and frame.enqueued_at + budget_s < now + full
-        )
-        if not self._queues:
+        self._drop_late(lambda deadline: self._queued > self.policy.max_batch and deadline < now + full)
+        tightest = self._tightest()
+        if tightest is None:
             return self.policy.max_batch
-        tightest = min(queue[0].enqueued_at for queue in self._queues.values()) + budget_s
         return self.service_times.largest_within(tightest - now, self.policy.max_batch)
 
-    def _drop_late_heads(self, late: Callable[[QueuedFrame], bool]) -> None:
-        """Drops each camera's oldest frames while `late` holds for them (DropReason.DEADLINE)."""
-        for camera_id in list(self._queues):
-            queue = self._queues[camera_id]
-            while camera_id in self._queues and late(queue[0]):
-                self._drop_oldest(camera_id, DropReason.DEADLINE)
+    def _tightest(self) -> float | None:
+        """The earliest deadline of the frames waiting (None: no waiting frame has one)."""
+        while self._deadlines and not self._deadlines[0][2].waiting:
+            heapq.heappop(self._deadlines)
+        return self._deadlines[0][0] if self._deadlines else None
+
+    def _drop_late(self, late: Callable[[float], bool]) -> None:
+        """Drops waiting frames, earliest deadline first, while `late` holds for it (DropReason.DEADLINE)."""
+        while (deadline := self._tightest()) is not None and late(deadline):
+            frame = heapq.heappop(self._deadlines)[2]
+            queue = self._queues[frame.camera_id]
+            queue.remove(frame)  # at most camera_queue_depth long
+            self._left(frame)
+            if not queue:
+                del self._queues[frame.camera_id]
+            self._on_drop(frame, DropReason.DEADLINE)
 
     def _take_round_robin(self, limit: int) -> list[QueuedFrame]:
         batch: list[QueuedFrame] = []
@@ -180,8 +216,7 @@ class FrameScheduler:
         while self._queues and len(batch) < limit:
             camera_id, queue = next(iter(self._queues.items()))
             frame = queue.popleft()
-            self._queued -= 1
-            self._queued_bytes -= frame.size
+            self._left(frame)
             # The camera goes to the back of the round; an emptied camera leaves it.
             del self._queues[camera_id]
             if queue:
@@ -229,9 +264,8 @@ class FrameScheduler:
             for frame in queue:
                 if predicate(frame):
                     removed += 1
-                    self._queued_bytes -= frame.size
+                    self._left(frame)
                     self._on_drop(frame, reason)
-            self._queued -= len(queue) - len(keep)
             if keep:
                 self._queues[camera_id] = keep
             else:

@@ -25,59 +25,59 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61npr/api/v1/anpr.proto\x12\x07\x61npr.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n\x08RawImage\x12\x0e\n\x06pixels\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12$\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x14.anpr.v1.PixelFormat\"\x9b\x01\n\x05\x46rame\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12/\n\x0b\x63\x61ptured_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\x07\x65ncoded\x18\x04 \x01(\x0cH\x00\x12 \n\x03raw\x18\x05 \x01(\x0b\x32\x11.anpr.v1.RawImageH\x00\x42\x07\n\x05image\",\n\nFrameBatch\x12\x1e\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x0e.anpr.v1.Frame\"9\n\x10\x46rameResultBatch\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.anpr.v1.FrameResult\"=\n\x0b\x42oundingBox\x12\n\n\x02x1\x18\x01 \x01(\x02\x12\n\n\x02y1\x18\x02 \x01(\x02\x12\n\n\x02x2\x18\x03 \x01(\x02\x12\n\n\x02y2\x18\x04 \x01(\x02\"\xaf\x01\n\tPlateRead\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x18\n\x10\x63har_confidences\x18\x03 \x03(\x02\x12!\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x14.anpr.v1.BoundingBox\x12\x17\n\x0f\x64\x65tection_score\x18\x05 \x01(\x02\x12\x14\n\x0cplate_format\x18\x06 \x01(\t\x12\x14\n\x0c\x66ormat_valid\x18\x07 \x01(\x08\"5\n\rModelVersions\x12\x10\n\x08\x64\x65tector\x18\x01 \x01(\t\x12\x12\n\nrecogniser\x18\x02 \x01(\t\"V\n\x07Timings\x12\x11\n\tdecode_ms\x18\x01 \x01(\x02\x12\x10\n\x08queue_ms\x18\x02 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x03 \x01(\x02\x12\x10\n\x08total_ms\x18\x04 \x01(\x02\"\xde\x01\n\x0b\x46rameResult\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12$\n\x06status\x18\x03 \x01(\x0e\x32\x14.anpr.v1.FrameStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12!\n\x05reads\x18\x05 \x03(\x0b\x32\x12.anpr.v1.PlateRead\x12.\n\x0emodel_versions\x18\x06 \x01(\x0b\x32\x16.anpr.v1.ModelVersions\x12!\n\x07timings\x18\x07 \x01(\x0b\x32\x10.anpr.v1.Timings\"1\n\x10RecognizeRequest\x12\x1d\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x0e.anpr.v1.Frame\"9\n\x11RecognizeResponse\x12$\n\x06result\x18\x01 \x01(\x0b\x32\x14.anpr.v1.FrameResult\"%\n\x0fGetStatsRequest\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\"\xba\x01\n\x0b\x43\x61meraStats\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x10\n\x08received\x18\x02 \x01(\x04\x12\x11\n\tprocessed\x18\x03 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x04 \x01(\x04\x12\x0f\n\x07invalid\x18\x05 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x06 \x01(\x04\x12\x18\n\x10last_frame_age_s\x18\x07 \x01(\x01\x12\x0e\n\x06queued\x18\x08 \x01(\r\x12\x17\n\x0flast_latency_ms\x18\t \x01(\x02\"\x82\x01\n\x10GetStatsResponse\x12%\n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x14.anpr.v1.CameraStats\x12\x15\n\rqueued_frames\x18\x02 \x01(\r\x12\x18\n\x10\x66rames_in_flight\x18\x03 \x01(\r\x12\x16\n\x0e\x61\x63tive_streams\x18\x04 \x01(\r\"f\n\x16SubscribeEventsRequest\x12\x17\n\x0f\x63\x61mera_prefixes\x18\x01 \x03(\t\x12\x10\n\x08\x63\x61ptures\x18\x02 \x01(\x08\x12\x0c\n\x04hits\x18\x03 \x01(\x08\x12\x13\n\x0bwith_images\x18\x04 \x01(\x08\"\xef\x02\n\rCaptureRecord\x12\x0f\n\x07pass_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12\x14\n\x0cplate_format\x18\x05 \x01(\t\x12.\n\nfirst_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x66rames\x18\x08 \x01(\r\x12\x15\n\rbest_sequence\x18\t \x01(\x04\x12%\n\tdirection\x18\n \x01(\x0e\x32\x12.anpr.v1.Direction\x12.\n\x0emodel_versions\x18\x0b \x01(\x0b\x32\x16.anpr.v1.ModelVersions\x12\x13\n\x0bplate_patch\x18\x0c \x01(\x0c\x12\x10\n\x08overview\x18\r \x01(\x0c\"O\n\x0cHotlistEntry\x12\r\n\x05plate\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\x0c\n\x04note\x18\x04 \x01(\t\"\xf3\x01\n\nHotlistHit\x12\x0f\n\x07pass_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12$\n\x05\x65ntry\x18\x04 \x01(\x0b\x32\x15.anpr.v1.HotlistEntry\x12!\n\x05match\x18\x05 \x01(\x0e\x32\x12.anpr.v1.MatchKind\x12 \n\x04read\x18\x06 \x01(\x0b\x32\x12.anpr.v1.PlateRead\x12/\n\x0b\x63\x61ptured_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bplate_patch\x18\x08 \x01(\x0c\"f\n\x0cVehicleEvent\x12)\n\x07\x63\x61pture\x18\x01 \x01(\x0b\x32\x16.anpr.v1.CaptureRecordH\x00\x12\"\n\x03hit\x18\x02 \x01(\x0b\x32\x13.anpr.v1.HotlistHitH\x00\x42\x07\n\x05\x65vent*Z\n\x0bPixelFormat\x12\x1c\n\x18PIXEL_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12PIXEL_FORMAT_GRAY8\x10\x01\x12\x15\n\x11PIXEL_FORMAT_RGB8\x10\x02*|\n\x0b\x46rameStatus\x12\x1c\n\x18\x46RAME_STATUS_UNSPECIFIED\x10\x00\x12\r\n\tPROCESSED\x10\x01\x12\x11\n\rDROPPED_STALE\x10\x02\x12\x14\n\x10\x44ROPPED_OVERLOAD\x10\x03\x12\x0b\n\x07INVALID\x10\x04\x12\n\n\x06\x46\x41ILED\x10\x05*M\n\tDirection\x12\x15\n\x11\x44IRECTION_UNKNOWN\x10\x00\x12\x15\n\x11\x44IRECTION_TOWARDS\x10\x01\x12\x12\n\x0e\x44IRECTION_AWAY\x10\x02*a\n\tMatchKind\x12\x1a\n\x16MATCH_KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bMATCH_EXACT\x10\x01\x12\x13\n\x0fMATCH_LOOKALIKE\x10\x02\x12\x12\n\x0eMATCH_ONE_EDIT\x10\x03\x32\xe8\x02\n\x10PlateRecognition\x12\x38\n\x0cStreamFrames\x12\x0e.anpr.v1.Frame\x1a\x14.anpr.v1.FrameResult(\x01\x30\x01\x12H\n\x12StreamFrameBatches\x12\x13.anpr.v1.FrameBatch\x1a\x19.anpr.v1.FrameResultBatch(\x01\x30\x01\x12\x42\n\tRecognize\x12\x19.anpr.v1.RecognizeRequest\x1a\x1a.anpr.v1.RecognizeResponse\x12?\n\x08GetStats\x12\x18.anpr.v1.GetStatsRequest\x1a\x19.anpr.v1.GetStatsResponse\x12K\n\x0fSubscribeEvents\x12\x1f.anpr.v1.SubscribeEventsRequest\x1a\x15.anpr.v1.VehicleEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61npr/api/v1/anpr.proto\x12\x07\x61npr.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n\x08RawImage\x12\x0e\n\x06pixels\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12$\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x14.anpr.v1.PixelFormat\"\xb6\x01\n\x05\x46rame\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12/\n\x0b\x63\x61ptured_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\x07\x65ncoded\x18\x04 \x01(\x0cH\x00\x12 \n\x03raw\x18\x05 \x01(\x0b\x32\x11.anpr.v1.RawImageH\x00\x12\x19\n\x11latency_budget_ms\x18\x06 \x01(\rB\x07\n\x05image\",\n\nFrameBatch\x12\x1e\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x0e.anpr.v1.Frame\"9\n\x10\x46rameResultBatch\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.anpr.v1.FrameResult\"=\n\x0b\x42oundingBox\x12\n\n\x02x1\x18\x01 \x01(\x02\x12\n\n\x02y1\x18\x02 \x01(\x02\x12\n\n\x02x2\x18\x03 \x01(\x02\x12\n\n\x02y2\x18\x04 \x01(\x02\"\xaf\x01\n\tPlateRead\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x18\n\x10\x63har_confidences\x18\x03 \x03(\x02\x12!\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x14.anpr.v1.BoundingBox\x12\x17\n\x0f\x64\x65tection_score\x18\x05 \x01(\x02\x12\x14\n\x0cplate_format\x18\x06 \x01(\t\x12\x14\n\x0c\x66ormat_valid\x18\x07 \x01(\x08\"5\n\rModelVersions\x12\x10\n\x08\x64\x65tector\x18\x01 \x01(\t\x12\x12\n\nrecogniser\x18\x02 \x01(\t\"V\n\x07Timings\x12\x11\n\tdecode_ms\x18\x01 \x01(\x02\x12\x10\n\x08queue_ms\x18\x02 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x03 \x01(\x02\x12\x10\n\x08total_ms\x18\x04 \x01(\x02\"\xde\x01\n\x0b\x46rameResult\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12$\n\x06status\x18\x03 \x01(\x0e\x32\x14.anpr.v1.FrameStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12!\n\x05reads\x18\x05 \x03(\x0b\x32\x12.anpr.v1.PlateRead\x12.\n\x0emodel_versions\x18\x06 \x01(\x0b\x32\x16.anpr.v1.ModelVersions\x12!\n\x07timings\x18\x07 \x01(\x0b\x32\x10.anpr.v1.Timings\"1\n\x10RecognizeRequest\x12\x1d\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x0e.anpr.v1.Frame\"9\n\x11RecognizeResponse\x12$\n\x06result\x18\x01 \x01(\x0b\x32\x14.anpr.v1.FrameResult\"%\n\x0fGetStatsRequest\x12\x12\n\ncamera_ids\x18\x01 \x03(\t\"\xba\x01\n\x0b\x43\x61meraStats\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x10\n\x08received\x18\x02 \x01(\x04\x12\x11\n\tprocessed\x18\x03 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x04 \x01(\x04\x12\x0f\n\x07invalid\x18\x05 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x06 \x01(\x04\x12\x18\n\x10last_frame_age_s\x18\x07 \x01(\x01\x12\x0e\n\x06queued\x18\x08 \x01(\r\x12\x17\n\x0flast_latency_ms\x18\t \x01(\x02\"\x82\x01\n\x10GetStatsResponse\x12%\n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x14.anpr.v1.CameraStats\x12\x15\n\rqueued_frames\x18\x02 \x01(\r\x12\x18\n\x10\x66rames_in_flight\x18\x03 \x01(\r\x12\x16\n\x0e\x61\x63tive_streams\x18\x04 \x01(\r\"f\n\x16SubscribeEventsRequest\x12\x17\n\x0f\x63\x61mera_prefixes\x18\x01 \x03(\t\x12\x10\n\x08\x63\x61ptures\x18\x02 \x01(\x08\x12\x0c\n\x04hits\x18\x03 \x01(\x08\x12\x13\n\x0bwith_images\x18\x04 \x01(\x08\"\xef\x02\n\rCaptureRecord\x12\x0f\n\x07pass_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12\x14\n\x0cplate_format\x18\x05 \x01(\t\x12.\n\nfirst_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x66rames\x18\x08 \x01(\r\x12\x15\n\rbest_sequence\x18\t \x01(\x04\x12%\n\tdirection\x18\n \x01(\x0e\x32\x12.anpr.v1.Direction\x12.\n\x0emodel_versions\x18\x0b \x01(\x0b\x32\x16.anpr.v1.ModelVersions\x12\x13\n\x0bplate_patch\x18\x0c \x01(\x0c\x12\x10\n\x08overview\x18\r \x01(\x0c\"O\n\x0cHotlistEntry\x12\r\n\x05plate\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\x0c\n\x04note\x18\x04 \x01(\t\"\xf3\x01\n\nHotlistHit\x12\x0f\n\x07pass_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12$\n\x05\x65ntry\x18\x04 \x01(\x0b\x32\x15.anpr.v1.HotlistEntry\x12!\n\x05match\x18\x05 \x01(\x0e\x32\x12.anpr.v1.MatchKind\x12 \n\x04read\x18\x06 \x01(\x0b\x32\x12.anpr.v1.PlateRead\x12/\n\x0b\x63\x61ptured_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bplate_patch\x18\x08 \x01(\x0c\"f\n\x0cVehicleEvent\x12)\n\x07\x63\x61pture\x18\x01 \x01(\x0b\x32\x16.anpr.v1.CaptureRecordH\x00\x12\"\n\x03hit\x18\x02 \x01(\x0b\x32\x13.anpr.v1.HotlistHitH\x00\x42\x07\n\x05\x65vent*Z\n\x0bPixelFormat\x12\x1c\n\x18PIXEL_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12PIXEL_FORMAT_GRAY8\x10\x01\x12\x15\n\x11PIXEL_FORMAT_RGB8\x10\x02*|\n\x0b\x46rameStatus\x12\x1c\n\x18\x46RAME_STATUS_UNSPECIFIED\x10\x00\x12\r\n\tPROCESSED\x10\x01\x12\x11\n\rDROPPED_STALE\x10\x02\x12\x14\n\x10\x44ROPPED_OVERLOAD\x10\x03\x12\x0b\n\x07INVALID\x10\x04\x12\n\n\x06\x46\x41ILED\x10\x05*M\n\tDirection\x12\x15\n\x11\x44IRECTION_UNKNOWN\x10\x00\x12\x15\n\x11\x44IRECTION_TOWARDS\x10\x01\x12\x12\n\x0e\x44IRECTION_AWAY\x10\x02*a\n\tMatchKind\x12\x1a\n\x16MATCH_KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bMATCH_EXACT\x10\x01\x12\x13\n\x0fMATCH_LOOKALIKE\x10\x02\x12\x12\n\x0eMATCH_ONE_EDIT\x10\x03\x32\xe8\x02\n\x10PlateRecognition\x12\x38\n\x0cStreamFrames\x12\x0e.anpr.v1.Frame\x1a\x14.anpr.v1.FrameResult(\x01\x30\x01\x12H\n\x12StreamFrameBatches\x12\x13.anpr.v1.FrameBatch\x1a\x19.anpr.v1.FrameResultBatch(\x01\x30\x01\x12\x42\n\tRecognize\x12\x19.anpr.v1.RecognizeRequest\x1a\x1a.anpr.v1.RecognizeResponse\x12?\n\x08GetStats\x12\x18.anpr.v1.GetStatsRequest\x1a\x19.anpr.v1.GetStatsResponse\x12K\n\x0fSubscribeEvents\x12\x1f.anpr.v1.SubscribeEventsRequest\x1a\x15.anpr.v1.VehicleEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anpr.api.v1.anpr_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PIXELFORMAT']._serialized_start=2413
-  _globals['_PIXELFORMAT']._serialized_end=2503
-  _globals['_FRAMESTATUS']._serialized_start=2505
-  _globals['_FRAMESTATUS']._serialized_end=2629
-  _globals['_DIRECTION']._serialized_start=2631
-  _globals['_DIRECTION']._serialized_end=2708
-  _globals['_MATCHKIND']._serialized_start=2710
-  _globals['_MATCHKIND']._serialized_end=2807
+  _globals['_PIXELFORMAT']._serialized_start=2440
+  _globals['_PIXELFORMAT']._serialized_end=2530
+  _globals['_FRAMESTATUS']._serialized_start=2532
+  _globals['_FRAMESTATUS']._serialized_end=2656
+  _globals['_DIRECTION']._serialized_start=2658
+  _globals['_DIRECTION']._serialized_end=2735
+  _globals['_MATCHKIND']._serialized_start=2737
+  _globals['_MATCHKIND']._serialized_end=2834
   _globals['_RAWIMAGE']._serialized_start=68
   _globals['_RAWIMAGE']._serialized_end=163
   _globals['_FRAME']._serialized_start=166
-  _globals['_FRAME']._serialized_end=321
-  _globals['_FRAMEBATCH']._serialized_start=323
-  _globals['_FRAMEBATCH']._serialized_end=367
-  _globals['_FRAMERESULTBATCH']._serialized_start=369
-  _globals['_FRAMERESULTBATCH']._serialized_end=426
-  _globals['_BOUNDINGBOX']._serialized_start=428
-  _globals['_BOUNDINGBOX']._serialized_end=489
-  _globals['_PLATEREAD']._serialized_start=492
-  _globals['_PLATEREAD']._serialized_end=667
-  _globals['_MODELVERSIONS']._serialized_start=669
-  _globals['_MODELVERSIONS']._serialized_end=722
-  _globals['_TIMINGS']._serialized_start=724
-  _globals['_TIMINGS']._serialized_end=810
-  _globals['_FRAMERESULT']._serialized_start=813
-  _globals['_FRAMERESULT']._serialized_end=1035
-  _globals['_RECOGNIZEREQUEST']._serialized_start=1037
-  _globals['_RECOGNIZEREQUEST']._serialized_end=1086
-  _globals['_RECOGNIZERESPONSE']._serialized_start=1088
-  _globals['_RECOGNIZERESPONSE']._serialized_end=1145
-  _globals['_GETSTATSREQUEST']._serialized_start=1147
-  _globals['_GETSTATSREQUEST']._serialized_end=1184
-  _globals['_CAMERASTATS']._serialized_start=1187
-  _globals['_CAMERASTATS']._serialized_end=1373
-  _globals['_GETSTATSRESPONSE']._serialized_start=1376
-  _globals['_GETSTATSRESPONSE']._serialized_end=1506
-  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_start=1508
-  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_end=1610
-  _globals['_CAPTURERECORD']._serialized_start=1613
-  _globals['_CAPTURERECORD']._serialized_end=1980
-  _globals['_HOTLISTENTRY']._serialized_start=1982
-  _globals['_HOTLISTENTRY']._serialized_end=2061
-  _globals['_HOTLISTHIT']._serialized_start=2064
-  _globals['_HOTLISTHIT']._serialized_end=2307
-  _globals['_VEHICLEEVENT']._serialized_start=2309
-  _globals['_VEHICLEEVENT']._serialized_end=2411
-  _globals['_PLATERECOGNITION']._serialized_start=2810
-  _globals['_PLATERECOGNITION']._serialized_end=3170
+  _globals['_FRAME']._serialized_end=348
+  _globals['_FRAMEBATCH']._serialized_start=350
+  _globals['_FRAMEBATCH']._serialized_end=394
+  _globals['_FRAMERESULTBATCH']._serialized_start=396
+  _globals['_FRAMERESULTBATCH']._serialized_end=453
+  _globals['_BOUNDINGBOX']._serialized_start=455
+  _globals['_BOUNDINGBOX']._serialized_end=516
+  _globals['_PLATEREAD']._serialized_start=519
+  _globals['_PLATEREAD']._serialized_end=694
+  _globals['_MODELVERSIONS']._serialized_start=696
+  _globals['_MODELVERSIONS']._serialized_end=749
+  _globals['_TIMINGS']._serialized_start=751
+  _globals['_TIMINGS']._serialized_end=837
+  _globals['_FRAMERESULT']._serialized_start=840
+  _globals['_FRAMERESULT']._serialized_end=1062
+  _globals['_RECOGNIZEREQUEST']._serialized_start=1064
+  _globals['_RECOGNIZEREQUEST']._serialized_end=1113
+  _globals['_RECOGNIZERESPONSE']._serialized_start=1115
+  _globals['_RECOGNIZERESPONSE']._serialized_end=1172
+  _globals['_GETSTATSREQUEST']._serialized_start=1174
+  _globals['_GETSTATSREQUEST']._serialized_end=1211
+  _globals['_CAMERASTATS']._serialized_start=1214
+  _globals['_CAMERASTATS']._serialized_end=1400
+  _globals['_GETSTATSRESPONSE']._serialized_start=1403
+  _globals['_GETSTATSRESPONSE']._serialized_end=1533
+  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_start=1535
+  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_end=1637
+  _globals['_CAPTURERECORD']._serialized_start=1640
+  _globals['_CAPTURERECORD']._serialized_end=2007
+  _globals['_HOTLISTENTRY']._serialized_start=2009
+  _globals['_HOTLISTENTRY']._serialized_end=2088
+  _globals['_HOTLISTHIT']._serialized_start=2091
+  _globals['_HOTLISTHIT']._serialized_end=2334
+  _globals['_VEHICLEEVENT']._serialized_start=2336
+  _globals['_VEHICLEEVENT']._serialized_end=2438
+  _globals['_PLATERECOGNITION']._serialized_start=2837
+  _globals['_PLATERECOGNITION']._serialized_end=3197
 # @@protoc_insertion_point(module_scope)

@@ -67,18 +67,20 @@ class RawImage(_message.Message):
     def __init__(self, pixels: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., format: _Optional[_Union[PixelFormat, str]] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("camera_id", "sequence", "captured_at", "encoded", "raw")
+    __slots__ = ("camera_id", "sequence", "captured_at", "encoded", "raw", "latency_budget_ms")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
     ENCODED_FIELD_NUMBER: _ClassVar[int]
     RAW_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     sequence: int
     captured_at: _timestamp_pb2.Timestamp
     encoded: bytes
     raw: RawImage
-    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., encoded: _Optional[bytes] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ...) -> None: ...
+    latency_budget_ms: int
+    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., encoded: _Optional[bytes] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ..., latency_budget_ms: _Optional[int] = ...) -> None: ...
 
 class FrameBatch(_message.Message):
     __slots__ = ("frames",)
