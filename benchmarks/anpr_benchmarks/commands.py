@@ -146,6 +146,46 @@ def _bench_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_deadlines(args: argparse.Namespace) -> int:
+    import json
+
+    from anpr_benchmarks.deadlines import format_table, model_gpu, run
+
+    budgets = tuple(args.budgets)
+    if args.gpu:
+        detector = json.loads(args.gpu_detector.read_text()) if args.gpu_detector else None
+        name = args.name or "deadlines_gpu_model"
+        payload = model_gpu(
+            json.loads(args.gpu.read_text()),
+            detector,
+            args.plates_per_frame,
+            budgets,
+            args.load,
+            args.max_batch,
+            args.overhead_ms,
+            args.cameras or 1150,
+            args.seconds,
+            args.out,
+            name,
+        )
+    else:
+        name = args.name or "deadlines"
+        payload = run(
+            args.cameras or 64,
+            args.seconds,
+            args.backend,
+            args.load,
+            budgets,
+            args.repeats,
+            args.workers,
+            args.out,
+            name,
+        )
+    print(format_table(payload))
+    print(f"wrote {args.out / name}.json and .png")
+    return 0
+
+
 def _bench_hotlist(args: argparse.Namespace) -> int:
     from anpr_benchmarks.hotlist import format_table, run
 
@@ -314,6 +354,25 @@ def register(groups: CommandGroups) -> None:
     feeds.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     feeds.add_argument("--name", default="feeds")
     feeds.set_defaults(handler=_bench_feeds)
+
+    deadlines = groups.bench.add_parser(
+        "deadlines", help="latency budgets at an overload, side by side; or modelled with a GPU's batch times (--gpu)"
+    )
+    deadlines.add_argument("--budgets", type=float, nargs="+", default=[150, 300, 600, 1000], help="milliseconds")
+    deadlines.add_argument("--load", type=float, default=2.0, help="multiple of the measured capacity")
+    deadlines.add_argument("--cameras", type=int, help="feeds (64; --gpu: 1,150, one GPU's share of 2,300)")
+    deadlines.add_argument("--seconds", type=float, default=20.0, help="duration of each run")
+    deadlines.add_argument("--repeats", type=int, default=2, help="rounds over the budgets, in alternating order")
+    deadlines.add_argument("--backend", choices=["triton", "onnxruntime"], default="triton")
+    deadlines.add_argument("--workers", type=int, default=2, help="client processes")
+    deadlines.add_argument("--gpu", type=Path, help="model instead: run_gpu_bench.py results (gpu_models_cuda.json)")
+    deadlines.add_argument("--gpu-detector", type=Path, help="--gpu: the detector's TF32 results (detector_tf32.json)")
+    deadlines.add_argument("--plates-per-frame", type=float, default=1.9, help="--gpu: recogniser plates a frame")
+    deadlines.add_argument("--max-batch", type=int, default=32, help="--gpu: the scheduler's max_batch (k8s: 32)")
+    deadlines.add_argument("--overhead-ms", type=float, default=2.0, help="--gpu: per batch, beyond the models")
+    deadlines.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
+    deadlines.add_argument("--name", help="result file name (deadlines, or deadlines_gpu_model with --gpu)")
+    deadlines.set_defaults(handler=_bench_deadlines)
 
     hotlist = groups.bench.add_parser("hotlist", help="hotlist matching per CPU-second; hit latency at 1x load")
     hotlist.add_argument("--backend", choices=["triton", "onnxruntime"], default="onnxruntime")

@@ -38,10 +38,12 @@ def _client(
     jpegs: list[bytes],
     out: mp.Queue,
     batched: bool = False,
+    budget_ms: float | None = None,
 ) -> None:
     """One client process: `streams` concurrent StreamFrames calls on one channel sharing `cameras`,
     each camera sending at `fps` (asyncio, so thousands of streams fit in one process). `batched`: an
-    ingest gateway's StreamFrameBatches instead, one message a tick holding every camera's frame."""
+    ingest gateway's StreamFrameBatches instead, one message a tick holding every camera's frame.
+    `budget_ms`: the streams ask for this latency budget (`anpr-latency-budget-ms`)."""
     import asyncio
 
     import grpc
@@ -80,13 +82,16 @@ def _client(
         latency = (time.monotonic() - sent_at[(result.camera_id, result.sequence)]) * 1000
         rows.append((result.camera_id, anpr_pb2.FrameStatus.Name(result.status), latency))
 
+    metadata = (("anpr-latency-budget-ms", f"{budget_ms:g}"),) if budget_ms else None
+
     async def stream(stub: anpr_pb2_grpc.PlateRecognitionStub, group: list[str]) -> None:
         if batched:
-            async for message in stub.StreamFrameBatches(batches(group), timeout=seconds + 120):
+            calls = stub.StreamFrameBatches(batches(group), timeout=seconds + 120, metadata=metadata)
+            async for message in calls:
                 for result in message.results:
                     record(result)
         else:
-            async for result in stub.StreamFrames(frames(group), timeout=seconds + 120):
+            async for result in stub.StreamFrames(frames(group), timeout=seconds + 120, metadata=metadata):
                 record(result)
 
     async def main() -> None:
@@ -147,9 +152,11 @@ def run_load(
     workers: int,
     streams: int | None = None,
     batched: bool = False,
+    budget_ms: float | None = None,
 ) -> dict:
     """One load: `cameras` feeds at `fps` from `workers` processes over `streams` gRPC streams in all
-    (default: one stream per process); `batched`: many frames per message (StreamFrameBatches)."""
+    (default: one stream per process); `batched`: many frames per message (StreamFrameBatches);
+    `budget_ms`: the latency budget the streams ask for."""
     names = [f"cam-{k:04d}" for k in range(cameras)]
     before = _scrape(metrics_port)
     rss_before = _rss_mb(pid)
@@ -158,7 +165,9 @@ def run_load(
     workers = min(workers, cameras)
     per_worker = max(1, (streams or workers) // workers)
     procs = [
-        ctx.Process(target=_client, args=(port, names[w::workers], per_worker, fps, seconds, jpegs, queue, batched))
+        ctx.Process(
+            target=_client, args=(port, names[w::workers], per_worker, fps, seconds, jpegs, queue, batched, budget_ms)
+        )
         for w in range(workers)
     ]
     started = time.monotonic()

@@ -7,7 +7,9 @@ then what feeding the detector costs: host-to-GPU copies of its input as uint8 a
 two input types the front end can send), and 1280x720 JPEG decoding on the GPU (nvJPEG through
 torchvision, when torchvision is installed) against one CPU core, alone and followed by the detector's
 grey + letterbox on the GPU too, and the same through NVIDIA DALI's mixed decoder when DALI is
-installed (the Triton-side pipeline's GPU path; the lent machines have none). Writes JSON (with the GPU model and
+installed (the Triton-side pipeline's GPU path; the lent machines have none); then the scheduler's
+deadline decisions modelled with these batch times (2x load, 100 ms budget: `anpr bench deadlines
+--gpu`, where the package is installed). Writes JSON (with the GPU model and
 date) and, when matplotlib is there, a PNG to --out. Bounded: about 2-4 minutes on one GPU.
 
     python benchmarks/gpu/run_gpu_bench.py --out benchmarks/results/gpu
@@ -30,7 +32,7 @@ import torch
 # Runs from a checkout without installing the package (the GPU machine has no pydantic or grpc): the
 # model contract and the PyTorch networks import neither.
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "server"), str(ROOT / "training")]
+sys.path[:0] = [str(ROOT / "server"), str(ROOT / "training"), str(ROOT / "benchmarks")]
 
 from anpr.contract import BY_ROLE  # noqa: E402
 from anpr_training.models import PlateDetector, PlateRecogniser  # noqa: E402
@@ -280,7 +282,22 @@ def main(argv: list[str] | None = None) -> int:
     result.write_text(json.dumps(payload, indent=2) + "\n")
     if not plot(payload, result.with_suffix(".png")):
         print(f"matplotlib not installed: draw the PNG later with --plot {result}", flush=True)
+    if gpu:
+        model_deadlines(payload, args.out)
     return 0
+
+
+def model_deadlines(payload: dict, out: Path) -> None:
+    """The scheduler's deadline decisions at 2x this GPU's capacity with these batch times and a 100 ms
+    budget (`anpr bench deadlines --gpu`); needs the installed package (pydantic), which the lent
+    machines lack: then it says how to run it where the package is."""
+    command = f"anpr bench deadlines --gpu {out}/gpu_models_cuda.json --budgets 25 50 100 --max-batch 128"
+    try:
+        from anpr_benchmarks.deadlines import format_table, model_gpu
+    except ImportError as error:
+        print(f"deadline model skipped ({error}); run: {command}", flush=True)
+        return
+    print(format_table(model_gpu(payload, None, 1.9, (25.0, 50.0, 100.0), 2.0, 128, 2.0, out=out)), flush=True)
 
 
 if __name__ == "__main__":

@@ -251,9 +251,14 @@ class FrameScheduler:
                         await asyncio.wait_for(self._arrived.wait(), remaining)
                     except TimeoutError:
                         break
-            batch = self._take_round_robin(self.policy.max_batch)
+            batch = self.take_batch()
             if batch:
                 return batch
+
+    def take_batch(self) -> list[QueuedFrame]:
+        """The batch due now, without waiting for one to fill (empty when nothing waits, or every frame
+        waiting was dropped); what `next_batch` returns, for callers with their own clock (simulations)."""
+        return self._take_round_robin(self.policy.max_batch)
 
     def remove(self, predicate: Callable[[QueuedFrame], bool], reason: DropReason) -> int:
         """Drops every waiting frame for which `predicate` holds (e.g. a cancelled stream's)."""
