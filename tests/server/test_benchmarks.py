@@ -190,3 +190,28 @@ def test_hotlist_benchmark_matches_against_a_large_list_and_finds_every_planted_
     assert histogram_quantile(0.5, {}, buckets) == pytest.approx(0.1)
     assert histogram_quantile(0.75, {}, buckets) == pytest.approx(0.15)
     assert histogram_quantile(0.5, buckets, buckets) is None
+
+
+def test_deadline_benchmark_runs_every_budget_at_one_overload_on_one_server(tmp_path: Path) -> None:
+    args = ["bench", "deadlines", "--cameras", "4", "--seconds", "2", "--budgets", "400", "--repeats", "2"]
+    assert main([*args, "--backend", "onnxruntime", "--out", str(tmp_path), "--name", "quick"]) == 0
+    payload = json.loads((tmp_path / "quick.json").read_text())
+    assert [r["budget_ms"] for r in payload["runs"]] == [None, 400, 400, None]  # alternating rounds
+    for run in payload["runs"]:
+        assert run["answered"] == run["sent"] == sum(run["statuses"].values())
+        assert run["learned_batch_seconds"]["one"] > 0  # the server learned batch times
+        assert run["model"]["processed_fps"] > 0  # and the scheduler model ran with them
+    assert set(payload["runs"][1]["meets"]) == {"p99_within_budget", "throughput_0_9_capacity", "jain_0_99"}
+    assert (tmp_path / "quick.png").stat().st_size > 5_000
+
+
+def test_deadline_model_runs_on_a_gpu_scripts_batch_times(tmp_path: Path) -> None:
+    gpu = ROOT / "benchmarks" / "results" / "gpu"
+    args = ["bench", "deadlines", "--gpu", str(gpu / "gpu_models_cuda.json"), "--gpu-detector"]
+    args += [str(gpu / "detector_tf32.json"), "--cameras", "100", "--seconds", "1", "--budgets", "50"]
+    assert main([*args, "--out", str(tmp_path), "--name", "gpu"]) == 0
+    payload = json.loads((tmp_path / "gpu.json").read_text())
+    # An H100's batch of 32: detector TF32 + recogniser FP16 for 61 plates + 2 ms, a few milliseconds.
+    assert 2.0 < payload["batch_ms"]["32"] < 10.0
+    budgeted = payload["runs"][1]
+    assert budgeted["budget_ms"] == 50 and budgeted["latency_ms"]["p99"] <= 50
