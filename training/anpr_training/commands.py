@@ -123,8 +123,8 @@ def register(groups: CommandGroups) -> None:
                 type=Path,
                 action="append",
                 default=[],
-                help="recogniser: real plates with text, `?` for hidden characters (training part only), cut from their "
-                "labelled boxes: crop sets (the box is the crop) or photo sets (plates at the photo's resolution)",
+                help="recogniser: real plates with text, `?` for hidden characters (training part only), cut from "
+                "their labelled boxes: crop sets (the box is the crop) or photo sets (plates at the photo's resolution)",
             )
             command.add_argument(
                 "--real-share", type=float, help="share of each batch from --real photos (detector) or --real-crops"
