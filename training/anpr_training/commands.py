@@ -124,7 +124,7 @@ def register(groups: CommandGroups) -> None:
                 action="append",
                 default=[],
                 help="recogniser: real plates with text, `?` for hidden characters (training part only), cut from "
-                "their labelled boxes: crop sets (the box is the crop) or photo sets (plates at the photo's resolution)",
+                "their labelled boxes: crop sets (the box is the crop) or photo sets (plates at photo resolution)",
             )
             command.add_argument(
                 "--real-share", type=float, help="share of each batch from --real photos (detector) or --real-crops"
