@@ -23,6 +23,7 @@ from anpr.security import SecuritySettings
 from anpr.vehicles.hotlist import HotlistSettings
 from anpr.vehicles.passes import PassSettings
 from anpr.vehicles.service import EventSettings
+from anpr.whip.settings import WhipSettings
 
 
 class Settings(BaseSettings):
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
     passes: PassSettings = PassSettings()
     hotlist: HotlistSettings = HotlistSettings()
     events: EventSettings = EventSettings()
+    whip: WhipSettings = WhipSettings()
 
     @model_validator(mode="after")
     def _triton_side_preprocessing(self) -> Settings:

@@ -23,7 +23,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import time
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -40,6 +42,9 @@ from anpr.scheduling.dispatcher import BatchDispatcher
 from anpr.security import AccessControl, Rpc
 from anpr.security.credentials import ReloadingServerCredentials, metrics_tls_arguments, triton_client_arguments
 from anpr.vehicles.service import VehicleEvents
+
+if TYPE_CHECKING:
+    from anpr.whip.endpoint import WhipEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +107,8 @@ class AnprServer:
         self.access = AccessControl(settings.security)
         self.credentials: ReloadingServerCredentials | None = None
         self.metrics_port: int | None = None
+        self.whip: WhipEndpoint | None = None  # the WHIP endpoint, when whip.enabled
+        self.whip_port: int | None = None
         self._gauges: asyncio.Task[None] | None = None
         self._grpc: grpc.aio.Server | None = None
         self._health_grpc: grpc.aio.Server | None = None
@@ -176,6 +183,8 @@ class AnprServer:
             self.health_port = self._health_grpc.add_insecure_port(f"{s.host}:{s.health_port}")
             await self._health_grpc.start()
         self._readiness = asyncio.create_task(self._watch_readiness(), name="readiness")
+        if s.whip.enabled:
+            await self._start_whip()
         self.metrics.set_models(self.backend.name, self.backend.model_versions())
         self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port, metrics_tls_arguments(s.security))
         self._gauges = asyncio.create_task(self._update_gauges(), name="gauges")
@@ -190,6 +199,23 @@ class AnprServer:
             self.metrics_port,
         )
         return self.port
+
+    async def _start_whip(self) -> None:
+        """The WHIP endpoint (imported only when enabled: aiortc is a large import)."""
+        from anpr.whip.endpoint import WhipEndpoint
+        from anpr.whip.sessions import WhipSessions
+
+        s, servicer = self.settings, self.servicer
+        assert servicer is not None
+        sessions = WhipSessions(s.whip, servicer.intake_video_frame, self.metrics)
+        self.whip = WhipEndpoint(sessions, self.access, s.max_camera_id_length, lambda: servicer.accepting)
+        tls = None
+        if s.security.tls_cert_file and s.security.tls_key_file:
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(s.security.tls_cert_file, s.security.tls_key_file)
+        elif s.whip.host not in LOOPBACK:
+            log.warning("WHIP listens on %s without TLS: bearer tokens cross the network in clear", s.whip.host)
+        self.whip_port = await self.whip.start(s.whip.host, s.whip.port, tls)
 
     async def _set_health(self, status: int) -> None:
         for service in ("", SERVICE_NAME):
@@ -235,6 +261,8 @@ class AnprServer:
         await self._set_health(NOT_SERVING)
         if self.servicer:
             self.servicer.accepting = False
+        if self.whip:
+            await self.whip.stop()  # sessions end: no more video frames
         if self.dispatcher:
             await self.dispatcher.drain(self.settings.shutdown_grace_s)
         if self.vehicles:

@@ -51,14 +51,14 @@ def _frames(passes, start: float = 1.8e9, camera_of=lambda k: f"cam-{k:02d}", ev
 class Subscription:
     """A SubscribeEvents call read on a thread, every event kept (or read slowly, to fall behind)."""
 
-    def __init__(self, channel: grpc.Channel, delay_s: float = 0.0, **request) -> None:
+    def __init__(self, channel: grpc.Channel, delay_s: float = 0.0, metadata=None, **request) -> None:
         if delay_s:  # a slow reader on a channel of its own, with a fixed 64 KiB receive window
             channel = grpc.insecure_channel(channel._channel.target().decode(), options=[("grpc.http2.bdp_probe", 0)])
         self.events: list[anpr_pb2.VehicleEvent] = []
         self.code: grpc.StatusCode | None = None
         self.details = ""
         self.call = anpr_pb2_grpc.PlateRecognitionStub(channel).SubscribeEvents(
-            anpr_pb2.SubscribeEventsRequest(**request), timeout=300
+            anpr_pb2.SubscribeEventsRequest(**request), timeout=300, metadata=metadata
         )
 
         def run() -> None:

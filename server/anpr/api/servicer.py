@@ -29,7 +29,7 @@ from anpr.api.messages import (
 from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
 from anpr.domain import FrameOutcome, FrameStatus, InvalidFrame
 from anpr.ingest.camera_ids import check_camera_id
-from anpr.ingest.decode import DecodeLimits, decode_image, validate_image
+from anpr.ingest.decode import DecodeLimits, check_shape, decode_image, validate_image
 from anpr.observability import CameraStatsBook, ServerMetrics
 from anpr.observability.rate_limited import RateLimitedLog
 from anpr.scheduling.dispatcher import BatchDispatcher, PendingFrame
@@ -243,6 +243,38 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                 captured_at=captured_at(frame),
                 encoded=image if isinstance(image, bytes) else None,
                 budget_ms=float(frame.latency_budget_ms) if frame.latency_budget_ms else budget_ms,
+            )
+        )
+
+    def intake_video_frame(self, camera_id: str, sequence: int, frame: object, width: int, height: int) -> None:
+        """A frame of a camera's video (WHIP), already decoded: checked, counted and scheduled like a gRPC
+        frame; converted to grey in a worker thread when it wins a batch slot. Its answer is only counted:
+        its reads reach clients as capture records and hits (SubscribeEvents)."""
+        received_at = time.monotonic()
+        self.metrics.frames_received.inc()
+        self.cameras.received(camera_id)
+
+        def discard(_result: anpr_pb2.FrameResult) -> None:
+            pass
+
+        try:
+            check_shape(width, height, self.limits)
+        except InvalidFrame as error:
+            self._answer_invalid(discard, camera_id, sequence, error, received_at)
+            return
+
+        def on_answer(pending: PendingFrame, outcome: FrameOutcome) -> None:
+            self._answer(discard, camera_id, sequence, outcome, received_at, pending.budget_ms)
+
+        self.dispatcher.submit(
+            PendingFrame(
+                camera_id,
+                sequence,
+                lambda: frame.to_ndarray(format="gray"),  # type: ignore[attr-defined]  # an av.VideoFrame
+                received_at,
+                on_answer,
+                stream=camera_id,
+                size=width * height * 3 // 2,  # YUV 4:2:0 while it waits
             )
         )
 

@@ -50,7 +50,7 @@ class DecodeLimits(BaseModel):
         return max(self.max_encoded_bytes, self.max_raw_bytes) + 64 * 1024
 
 
-def _check_shape(width: int, height: int, limits: DecodeLimits) -> None:
+def check_shape(width: int, height: int, limits: DecodeLimits) -> None:
     if width < limits.min_side or height < limits.min_side:
         raise InvalidFrame(
             f"image {width}x{height} is smaller than {limits.min_side} pixels on a side", Reason.TOO_SMALL
@@ -121,7 +121,7 @@ def _check_encoded(data: bytes, limits: DecodeLimits) -> None:
     # decode also refuses one whose end marker was forged). Zero padding after it is allowed.
     if data.startswith(JPEG_MAGIC) and not data[-4096:].rstrip(b"\0").endswith(b"\xff\xd9"):
         raise InvalidFrame("corrupt image data: truncated JPEG (no end-of-image marker)", Reason.CORRUPT)
-    _check_shape(*encoded_size(data), limits)
+    check_shape(*encoded_size(data), limits)
 
 
 def _check_raw(raw: RawPixels, limits: DecodeLimits) -> None:
@@ -131,7 +131,7 @@ def _check_raw(raw: RawPixels, limits: DecodeLimits) -> None:
         raise InvalidFrame(
             f"raw image of {len(raw.pixels)} bytes exceeds the limit of {limits.max_raw_bytes}", Reason.TOO_LARGE
         )
-    _check_shape(raw.width, raw.height, limits)
+    check_shape(raw.width, raw.height, limits)
     channels = raw.format.value
     expected = raw.width * raw.height * channels
     if len(raw.pixels) != expected:

@@ -113,6 +113,20 @@ class ServerMetrics:
             "Subscribers cut off because they did not keep up (RESOURCE_EXHAUSTED).",
             registry=r,
         )
+        # WHIP (WebRTC ingest): sessions and the frames their video gave.
+        self.whip_sessions = Gauge("anpr_whip_sessions", "WHIP sessions open.", registry=r)
+        self.whip_sessions_started = Counter("anpr_whip_sessions_started", "WHIP sessions started.", registry=r)
+        self.whip_sessions_ended = Counter(
+            "anpr_whip_sessions_ended", "WHIP sessions ended, by reason.", ["reason"], registry=r
+        )
+        self.whip_frames = Counter(
+            "anpr_whip_frames",
+            "Video frames of WHIP sessions: decoded, and sampled into the scheduler (sample_fps).",
+            ["stage"],
+            registry=r,
+        )
+        for stage in ("decoded", "sampled"):
+            self.whip_frames.labels(stage)
         for kind in ("EXACT", "LOOKALIKE", "ONE_EDIT"):
             self.hotlist_hits.labels(kind)
         for stage in STAGES:

@@ -182,11 +182,17 @@ class AccessControl:
         return found
 
     def grant(self, context: grpc.aio.ServicerContext) -> Grant | None:
-        """The caller's grant, or None when it has no known identity."""
+        """The gRPC caller's grant, or None when it has no known identity."""
         if not self.enabled:
             return UNRESTRICTED
-        names = certificate_identities(context)
-        token = bearer_token(context)
+        return self.grant_for(bearer_token(context), certificate_identities(context))
+
+    def grant_for(self, token: str | None, certificate_names: list[str]) -> Grant | None:
+        """The grant of a caller with this bearer token and these verified certificate names (gRPC or
+        HTTP alike), or None when it has no known identity."""
+        if not self.enabled:
+            return UNRESTRICTED
+        names = list(certificate_names)
         if token is not None:
             identity = self._token_identity(token)
             if identity is not None:

@@ -1,0 +1,1 @@
+"""WebRTC ingest: cameras publish video over WHIP (RFC 9725); see endpoint.py."""
