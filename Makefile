@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # Fonts the synthetic plate generator draws with (matplotlib's are the fallback) and Prometheus +
-# promtool for the observability tests.
+# promtool for the observability tests; Chromium for the WHIP browser test.
 SYSTEM_PACKAGES := fonts-liberation fonts-urw-base35 fonts-freefont-ttf fonts-roboto-unhinted fonts-dejavu-core \
-	fonts-opendin fonts-bebas-neue fonts-open-sans prometheus
+	fonts-opendin fonts-bebas-neue fonts-open-sans prometheus chromium
 
 .PHONY: demo test lint system-packages clean
 

@@ -9,6 +9,7 @@ import fractions
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -57,7 +58,7 @@ def whip_server(tmp_path_factory):
         scheduler=SchedulerPolicy(camera_queue_depth=64, max_frame_age_ms=600_000),  # every sampled frame read
         passes=PassSettings(gap_ms=600),
         security=SecuritySettings(tokens_file=tokens),
-        whip=WhipSettings(enabled=True, port=0, max_sessions=2, sample_fps=FPS, connect_timeout_s=5),
+        whip=WhipSettings(enabled=True, port=0, max_sessions=2, sample_fps=FPS, connect_timeout_s=5, idle_timeout_s=3),
     )
     server = RunningServer(settings)
     server.wait_ready(60)
@@ -211,3 +212,77 @@ def test_sessions_over_the_limit_are_refused_and_each_is_freed(whip_server) -> N
     assert sessions_open(whip_server) == 0
     assert sum(ended(whip_server, reason) for reason in PEER_GONE) == closed_before + 1
     assert ended(whip_server, "connect_timeout") == timed_out_before + 1
+
+
+def write_y4m(path: Path, frames: list[np.ndarray]) -> None:
+    """The frames as a Y4M file, the format Chromium's fake camera plays (looping)."""
+    with av.open(str(path), "w", format="yuv4mpegpipe") as container:
+        stream = container.add_stream("rawvideo", rate=FPS)
+        stream.height, stream.width = frames[0].shape
+        stream.pix_fmt = "yuv420p"
+        for grey in frames:
+            frame = av.VideoFrame.from_ndarray(np.repeat(grey[:, :, None], 3, axis=2), format="rgb24")
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_a_browser_publishes_over_whip_and_capture_records_arrive(whip_server, plate_video, tmp_path: Path) -> None:
+    """An independent WebRTC client: headless Chromium with its fake camera playing plate video, driven
+    by a page that does the WHIP exchange (tests/server/whip_page/publish.html)."""
+    import functools
+    import http.server
+    import shutil
+    import subprocess
+    import threading
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    frames, texts = plate_video
+    video = tmp_path / "plates.y4m"
+    write_y4m(video, frames)
+    page_dir = Path(__file__).parent / "whip_page"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(page_dir))
+    pages = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # another origin: CORS is exercised
+    threading.Thread(target=pages.serve_forever, daemon=True).start()
+    whip = f"{whip_base(whip_server)}/whip/browser-cam"
+    url = f"http://127.0.0.1:{pages.server_address[1]}/publish.html?whip={whip}&token={TOKEN}"
+    subscription = Subscription(whip_server.channel, metadata=[("authorization", f"Bearer {TOKEN}")], captures=True)
+    browser = subprocess.Popen(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+            "--disable-features=WebRtcHideLocalIpsWithMdns",  # plain host candidates aiortc can reach
+            url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not set(texts) <= {r.text for r in subscription.of_kind("capture")} and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        browser.terminate()
+        browser.wait(10)
+        pages.shutdown()
+        subscription.call.cancel()
+    records = subscription.of_kind("capture")
+    assert {r.camera_id for r in records} == {"browser-cam"}
+    assert set(texts) <= {r.text for r in records}, [(r.text, r.frames) for r in records]
+    deadline = time.monotonic() + 20  # the browser was killed, without a word: its video stops (idle)
+    while sessions_open(whip_server) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sessions_open(whip_server) == 0

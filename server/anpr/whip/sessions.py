@@ -5,7 +5,8 @@ scheduler as gRPC frames.
 A session ends, freeing its peer connection and decoder, when the client DELETEs it, when ICE or
 DTLS fails or the peer goes away (connection state `failed` or `closed`, or its track ends), when it
 is not connected within `connect_timeout_s`, or when the server stops. Every session is counted when
-it starts and when it ends, by reason.
+it starts and when it ends, by reason. A peer that vanishes without a word (killed, unplugged) is
+noticed when its video stops for `idle_timeout_s`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from anpr.whip.settings import WhipSettings
 
 log = logging.getLogger(__name__)
 
-END_REASONS = ("deleted", "failed", "closed", "track_ended", "connect_timeout", "shutdown")
+END_REASONS = ("deleted", "failed", "closed", "track_ended", "idle", "connect_timeout", "shutdown")
 
 
 class OfferError(ValueError):
@@ -58,6 +59,8 @@ class WhipSessions:
         self._sink = sink
         self._metrics = metrics
         self._sessions: dict[str, WhipSession] = {}
+        for reason in END_REASONS:
+            metrics.whip_sessions_ended.labels(reason)
         self._starting = 0  # offers being answered, counted against the limit too
 
     def __len__(self) -> int:
@@ -131,12 +134,16 @@ class WhipSessions:
         """Receives every decoded frame (inter-frame codecs need them all) and hands on the newest
         one each 1 / sample_fps; converting it to grey waits for its batch, in a worker thread."""
         period = 1.0 / self.settings.sample_fps
+        await session.connected.wait()  # until then the connect timeout watches it
         due = time.monotonic()
         while True:
-            try:
-                frame = await track.recv()  # a video track gives av.VideoFrame
+            try:  # a video track gives av.VideoFrame
+                frame = await asyncio.wait_for(track.recv(), self.settings.idle_timeout_s)
             except MediaStreamError:
                 self._spawn_end(session, "track_ended")
+                return
+            except TimeoutError:  # killed, unplugged, network gone: ICE consent would take ~30 s to tell
+                self._spawn_end(session, "idle")
                 return
             session.frames_decoded += 1
             self._metrics.whip_frames.labels("decoded").inc()

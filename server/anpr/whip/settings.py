@@ -16,4 +16,7 @@ class WhipSettings(BaseModel):
     max_sessions: int = Field(32, ge=1, description="concurrent sessions; more are refused 503")
     sample_fps: float = Field(10.0, gt=0, le=60, description="frames a second taken from each camera's video")
     connect_timeout_s: float = Field(30.0, gt=0, description="a session not connected by then is ended")
+    idle_timeout_s: float = Field(
+        10.0, gt=0, description="a session whose video stops this long is ended (a peer gone without a word)"
+    )
     max_offer_bytes: int = Field(64 * 1024, ge=1024, description="largest SDP offer read")
