@@ -96,11 +96,13 @@ def offer_headers(token: str = TOKEN) -> dict:
     return {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"}
 
 
-async def publish(base: str, camera: str, frames: list[np.ndarray]) -> None:
+async def publish(base: str, camera: str, frames: list[np.ndarray], codec: str = "VP8") -> None:
     """The WHIP exchange as a client does it, then the video until every frame was sent, then DELETE."""
     peer = aiortc.RTCPeerConnection()
     track = PlateTrack(frames)
-    peer.addTrack(track)
+    transceiver = peer.addTransceiver(track, direction="sendonly")
+    capabilities = aiortc.RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for c in capabilities if c.mimeType == f"video/{codec}"])
     await peer.setLocalDescription(await peer.createOffer())  # gathers every candidate: no trickle
     loop = asyncio.get_running_loop()
     status, headers, answer = await loop.run_in_executor(
@@ -123,18 +125,19 @@ def sessions_open(server: RunningServer) -> float:
     return samples(scrape(server))[("anpr_whip_sessions", ())]
 
 
-def test_published_video_gives_one_capture_record_per_vehicle(whip_server, plate_video) -> None:
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
+def test_published_video_gives_one_capture_record_per_vehicle(whip_server, plate_video, codec: str) -> None:
     frames, texts = plate_video
     subscription = Subscription(whip_server.channel, metadata=[("authorization", f"Bearer {TOKEN}")], captures=True)
     time.sleep(0.5)
-    asyncio.run(publish(whip_base(whip_server), "whip-cam-1", frames))
+    asyncio.run(publish(whip_base(whip_server), f"whip-{codec}", frames, codec))
     deadline = time.monotonic() + 30
     while len(subscription.of_kind("capture")) < PASSES and time.monotonic() < deadline:
         time.sleep(0.2)
     subscription.call.cancel()
     assert subscription.code in (None, grpc.StatusCode.CANCELLED), subscription.details
     records = subscription.of_kind("capture")
-    assert {r.camera_id for r in records} == {"whip-cam-1"}
+    assert {r.camera_id for r in records} == {f"whip-{codec}"}
     assert sorted(r.text for r in records) == sorted(texts), [(r.text, r.frames) for r in records]
     values = samples(scrape(whip_server))
     assert values[("anpr_whip_frames_total", (("stage", "sampled"),))] >= len(frames) * 0.8
