@@ -186,6 +186,15 @@ def _bench_deadlines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_video(args: argparse.Namespace) -> int:
+    from anpr_benchmarks.video_decode import format_table, run
+
+    payload = run(args.frames, args.out, args.name)
+    print(format_table(payload))
+    print(f"wrote {args.out / args.name}.json and .png")
+    return 0
+
+
 def _bench_hotlist(args: argparse.Namespace) -> int:
     from anpr_benchmarks.hotlist import format_table, run
 
@@ -373,6 +382,12 @@ def register(groups: CommandGroups) -> None:
     deadlines.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     deadlines.add_argument("--name", help="result file name (deadlines, or deadlines_gpu_model with --gpu)")
     deadlines.set_defaults(handler=_bench_deadlines)
+
+    video = groups.bench.add_parser("video", help="WHIP video: 720p H.264 and VP8 decoded per CPU-second (aiortc)")
+    video.add_argument("--frames", type=int, default=300, help="frames of synthetic plate video per codec")
+    video.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
+    video.add_argument("--name", default="video_decode")
+    video.set_defaults(handler=_bench_video)
 
     hotlist = groups.bench.add_parser("hotlist", help="hotlist matching per CPU-second; hit latency at 1x load")
     hotlist.add_argument("--backend", choices=["triton", "onnxruntime"], default="onnxruntime")

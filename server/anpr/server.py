@@ -1,9 +1,9 @@
 """`anpr serve`: the gRPC front end, its backend, and the order things start and stop in.
 
 Start: (local Triton) -> backend -> dispatcher -> access files -> gRPC server (TLS when configured;
-health NOT_SERVING; a plaintext health-only port for probes when configured) -> readiness watch
-flips health to SERVING once both models answer.
-Stop (SIGTERM/SIGINT): health NOT_SERVING and new calls refused -> queued frames are processed
+health NOT_SERVING; a plaintext health-only port for probes when configured) -> WHIP endpoint (when
+enabled) -> readiness watch flips health to SERVING once both models answer.
+Stop (SIGTERM/SIGINT): health NOT_SERVING and new calls refused -> WHIP sessions end -> queued frames are processed
 for up to `shutdown_grace_s` while frames still arriving are answered DROPPED_OVERLOAD at once; at
 the end the rest are answered DROPPED_OVERLOAD too -> open passes close into capture records, event
 subscribers get what is queued and end -> streams stop reading, flush their last results and end

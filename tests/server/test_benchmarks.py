@@ -215,3 +215,12 @@ def test_deadline_model_runs_on_a_gpu_scripts_batch_times(tmp_path: Path) -> Non
     assert 2.0 < payload["batch_ms"]["32"] < 10.0
     budgeted = payload["runs"][1]
     assert budgeted["budget_ms"] == 50 and budgeted["latency_ms"]["p99"] <= 50
+
+
+def test_video_benchmark_decodes_h264_and_vp8_with_aiortcs_decoders(tmp_path: Path) -> None:
+    assert main(["bench", "video", "--frames", "12", "--out", str(tmp_path), "--name", "quick"]) == 0
+    payload = json.loads((tmp_path / "quick.json").read_text())
+    assert {(r["codec"], r["grey"]) for r in payload["results"]} == {(c, g) for c in ("H264", "VP8") for g in (0, 1)}
+    for row in payload["results"]:
+        assert row["frames"] == 12 and row["frames_per_cpu_second"] > 0 and 0 < row["mbit_per_s"] < 20
+    assert payload["size"] == [1280, 720]
