@@ -4,12 +4,12 @@
 # /models (and on GPUs builds the TensorRT plans there with build_engines.sh, on the serving GPU).
 #
 #   docker build -f deploy/images/model-repository.Dockerfile --build-arg TARGET=tensorrt \
-#       --build-arg VERSIONS="1 2" -t registry.example.com/anpr/model-repository:1-2 .
+#       --build-arg VERSIONS="1 2 3" -t registry.example.com/anpr/model-repository:1-2-3 .
 #   docker build -f deploy/images/model-repository.Dockerfile --build-arg TARGET=cpu \
-#       --build-arg VERSIONS="1 2" -t registry.example.com/anpr/model-repository-cpu:1-2 .
+#       --build-arg VERSIONS="1 2 3" -t registry.example.com/anpr/model-repository-cpu:1-2-3 .
 #
 # VERSIONS are the model versions served side by side (README "Model rollout"); each must exist
-# in model_repository/. The tag names them ("1-2") and goes into the overlay's `images:`
+# in model_repository/. The tag names them ("1-2-3") and goes into the overlay's `images:`
 # (k8s/overlays/*/kustomization.yaml).
 FROM python:3.11.11-slim-bookworm AS render
 ARG TARGET=tensorrt

@@ -53,8 +53,8 @@ class PipelineSettings(BaseModel):
         description="with preprocessing triton, how the letterbox scales: opencv (the front end's pixels and "
         "reads) or dali (DALI's own filter, what a GPU keeps on the device; reads differ slightly)",
     )
-    detector_version: int = Field(2, ge=1)
-    recogniser_version: int = Field(2, ge=1)
+    detector_version: int = Field(3, ge=1)
+    recogniser_version: int = Field(3, ge=1)
     detection_threshold: float = Field(0.35, gt=0, lt=1, description="least detector score of a plate read")
     verified_detection_threshold: float = Field(
         0.15,
