@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16, 32, 64, 128, 256])
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--plot", type=Path, help="only draw the PNG of an existing result JSON")
+    parser.add_argument(
+        "--recogniser-width", type=float, default=1.5, help="channel scale of the recogniser (version 3: 1.5)"
+    )
     args = parser.parse_args(argv)
     if args.plot:
         return 0 if plot(json.loads(args.plot.read_text()), args.plot.with_suffix(".png")) else 1
@@ -242,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
     for name, architecture in (("detector", PlateDetector), ("recogniser", PlateRecogniser)):
         for precision in PRECISIONS[name] if device == "cuda" else ("fp32",):
-            model = architecture().eval().to(device, DTYPES[precision])
+            network = architecture(args.recogniser_width) if name == "recogniser" else architecture()
+            model = network.eval().to(device, DTYPES[precision])
             if name == "detector" and device == "cuda":
                 model = model.to(memory_format=torch.channels_last)
             for batch in args.batch_sizes:
@@ -276,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         "precision": "fp16" if gpu else "fp32",  # rows say their own; this is for files before they did
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": rows,
+        "recogniser_width": args.recogniser_width,
         "feeding": feeding,
     }
     result = args.out / f"gpu_models_{device}.json"
