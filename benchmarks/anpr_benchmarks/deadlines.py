@@ -4,9 +4,9 @@ One server (no budget of its own) and its capacity measured first by overdriving
 overload (`load` x capacity) once without a budget and once per budget, the streams asking for the
 budget themselves (`anpr-latency-budget-ms`), in alternating order over `repeats` rounds so drift of
 this shared machine lands on every budget alike. Each run reports p99 of processed frames against its
-budget, throughput against the capacity and Jain's fairness. Beside each measured run, the scheduler
-on a simulated clock (`deadline_model`) with the batch times the server learned, to show the model
-that judges GPU budgets (`--gpu`) tracks the real server here.
+budget, throughput against the capacity, Jain's fairness, and the batch times the server had learnt.
+With `--gpu` the same decisions are modelled instead (`deadline_model`: the server's scheduler on a
+simulated clock) with a GPU's measured batch times.
 """
 
 from __future__ import annotations
@@ -86,13 +86,8 @@ def run(
     finally:
         server.stop()
     for result in runs:
-        learned = result["learned_batch_seconds"]
         if result["budget_ms"] is not None:
             result["meets"] = meets(result, capacity)
-        if learned.get("one") and learned.get("full"):
-            table = batch_time_table([1, policy.max_batch], [learned["one"], learned["full"]])
-            feeds = SimulatedFeeds(cameras, fps, seconds)
-            result["model"] = simulate(feeds, policy, table, budget_ms=result["budget_ms"])
     payload = {
         "backend": backend,
         "load_vs_capacity": load,
@@ -183,9 +178,6 @@ def plot(payload: dict, path: Path) -> None:
     )
     for ax, value, title in panels:
         ax.plot(budgets, [value(r) for r in budgeted], "o", label="measured" if "calibration" in payload else "model")
-        modelled = [(r["budget_ms"], value(r["model"])) for r in budgeted if "model" in r]
-        if modelled:
-            ax.plot(*zip(*modelled), "x", color="grey", label="scheduler model")
         for k, r in enumerate(unbudgeted):
             ax.axhline(value(r), color="black", linestyle=":", label="no budget" if k == 0 else None)
         ax.set_xscale("log")
@@ -205,8 +197,7 @@ def plot(payload: dict, path: Path) -> None:
 def format_table(payload: dict) -> str:
     lines = [
         f"capacity {payload['capacity_fps']:.1f} frames/s; load {payload['load_vs_capacity']:g}x",
-        f"{'budget':>7} {'processed':>9} {'/cap':>5} {'p50':>6} {'p99':>6} {'jain':>6} {'batch':>5}  meets"
-        + ("   model: p99  /cap" if any("model" in r for r in payload["runs"]) else ""),
+        f"{'budget':>7} {'processed':>9} {'/cap':>5} {'p50':>6} {'p99':>6} {'jain':>6} {'batch':>5}  meets",
     ]
     for r in payload["runs"]:
         budget = "none" if r["budget_ms"] is None else f"{r['budget_ms']:.0f}"
@@ -222,8 +213,5 @@ def format_table(payload: dict) -> str:
             f"{r['latency_ms']['p50']:>6.0f} {r['latency_ms']['p99']:>6.0f} {r['jain_fairness']:>6.3f} "
             f"{r['mean_batch_fill']:>5.1f}  {met}"
         )
-        if "model" in r:
-            m = r["model"]
-            line += f"   {m['latency_ms']['p99']:>6.0f} {m['processed_fps'] / payload['capacity_fps']:>5.2f}"
         lines.append(line)
     return "\n".join(lines)

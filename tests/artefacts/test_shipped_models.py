@@ -45,3 +45,11 @@ def test_shipped_models_run_on_any_batch_size(version: str) -> None:
 def test_every_model_has_the_same_versions() -> None:
     detector, recogniser = ({v for s, v in VERSIONS if s is spec} for spec in MODELS)
     assert detector == recogniser and detector, "a version must exist for both models (a rollout ships pairs)"
+
+
+@pytest.mark.parametrize(("spec", "version"), VERSIONS, ids=[f"{s.name}:{v}" for s, v in VERSIONS])
+def test_every_version_has_the_python_backend_entry_point(spec: ModelSpec, version: str) -> None:
+    """The local Triton loads each version folder through its model.py: without one that version never
+    becomes ready, and neither does the server."""
+    entry = ROOT / "model_repository" / spec.name / version / "model.py"
+    assert "from anpr.inference.triton_python_model import TritonPythonModel" in entry.read_text()

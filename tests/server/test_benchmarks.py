@@ -200,7 +200,6 @@ def test_deadline_benchmark_runs_every_budget_at_one_overload_on_one_server(tmp_
     for run in payload["runs"]:
         assert run["answered"] == run["sent"] == sum(run["statuses"].values())
         assert run["learned_batch_seconds"]["one"] > 0  # the server learned batch times
-        assert run["model"]["processed_fps"] > 0  # and the scheduler model ran with them
     assert set(payload["runs"][1]["meets"]) == {"p99_within_budget", "throughput_0_9_capacity", "jain_0_99"}
     assert (tmp_path / "quick.png").stat().st_size > 5_000
 

@@ -226,7 +226,7 @@ def test_batches_shrink_as_the_deadlines_tighten() -> None:
     sizes = []
     for waited in (0.0, 0.2, 0.33):
         clock = FakeClock()
-        scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=400, max_wait_ms=0, max_batch=16), clock)
+        scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=400, max_wait_ms=0, max_batch=16, delivery_margin=0), clock)
         _learned(scheduler)
         for camera in range(12):
             scheduler.submit(QueuedFrame(f"cam-{camera}", camera))
@@ -315,3 +315,26 @@ def test_deadlines_of_frames_that_left_do_not_pile_up() -> None:
         scheduler.submit(QueuedFrame("cam-a", k))
     assert scheduler.queued == 1 and len(dropped) == 9_999
     assert len(scheduler._deadlines) <= 2 * scheduler.queued + 64 + 1
+
+
+def test_batches_aim_a_margin_before_the_budget_for_the_answers_way_back() -> None:
+    clock = FakeClock()
+    scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=100, max_wait_ms=0, delivery_margin=0.2), clock)
+    _learned(scheduler)  # a batch of one: 50 ms
+    scheduler.submit(QueuedFrame("cam-a", "late"))
+    clock.now += 0.035  # 65 ms of the budget left, but only 45 ms of the 80 the server aims for
+    scheduler.submit(QueuedFrame("cam-b", "fresh"))
+    assert [f.payload for f in run(scheduler.next_batch())] == ["fresh"]
+    assert dropped == [("cam-a", "late", DropReason.DEADLINE)]
+
+
+def test_learned_times_are_forgotten_so_a_hopeless_looking_budget_cannot_starve_itself() -> None:
+    clock = FakeClock()
+    scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=100, max_wait_ms=0, delivery_margin=0), clock)
+    scheduler.observe_batch(1, 0.5)  # once, behind a long batch: a batch of one "takes" 500 ms
+    scheduler.submit(QueuedFrame("cam-a", "judged"))
+    assert scheduler.take_batch() == []  # judged hopeless: dropped, nothing run
+    assert dropped == [("cam-a", "judged", DropReason.DEADLINE)]
+    clock.now += scheduler.service_times.max_age_s + 1  # that time is forgotten: nothing is dropped on it
+    scheduler.submit(QueuedFrame("cam-a", "runs"))
+    assert [f.payload for f in scheduler.take_batch()] == ["runs"]

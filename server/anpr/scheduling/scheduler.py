@@ -56,6 +56,13 @@ class SchedulerPolicy(BaseModel):
         description="receipt to result: frames that cannot make it (by the batches' learned service times) are "
         "dropped before decoding, and batches shrink as deadlines near; unset: off",
     )
+    delivery_margin: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="share of a latency budget kept for the answer's way back (result queue, gRPC, the client): "
+        "batches aim to be answered by receipt + budget x (1 - this)",
+    )
 
 
 class DropReason(enum.Enum):
@@ -104,7 +111,8 @@ class FrameScheduler:
         self._queued_bytes = 0
         self._arrived = asyncio.Event()
         self._closed = False
-        self.service_times = ServiceTimes()  # fed by the dispatcher: batch taken -> batch answered
+        # Fed by the dispatcher (batch taken -> batch answered), on the scheduler's clock.
+        self.service_times = ServiceTimes(clock=clock)
         # (deadline, tie-break, frame) of frames with a deadline; entries of frames that left are removed
         # lazily, and the heap is rebuilt once they outnumber the waiting frames (bound: 2 x queued + 64).
         self._deadlines: list[tuple[float, int, QueuedFrame]] = []
@@ -130,7 +138,9 @@ class FrameScheduler:
             return
         frame.enqueued_at = self._clock()
         frame.budget_ms = self.budget_ms(frame.budget_ms)
-        frame.deadline = frame.enqueued_at + frame.budget_ms / 1000.0 if frame.budget_ms is not None else None
+        frame.deadline = None
+        if frame.budget_ms is not None:  # the answer still has to travel: aim that much earlier
+            frame.deadline = frame.enqueued_at + frame.budget_ms * (1 - self.policy.delivery_margin) / 1000.0
         queue = self._queues.get(frame.camera_id)
         if queue is None:
             queue = self._queues[frame.camera_id] = deque()
@@ -177,6 +187,7 @@ class FrameScheduler:
     def _batch_limit(self) -> int:
         """`max_batch`, or with deadlines: drops the frames that cannot make theirs even alone, and returns
         the largest batch the tightest deadline waiting allows."""
+        self.service_times.expire()
         alone = self.service_times.estimate(1)
         if alone is None or self._tightest() is None:
             return self.policy.max_batch

@@ -1,23 +1,40 @@
 """How long a batch takes, learned from the batches that ran: a high percentile of the recent service
-times (batch taken -> every frame answered) per batch size, for the scheduler's deadline decisions."""
+times (batch taken -> every frame answered) per batch size, for the scheduler's deadline decisions.
+
+Times older than `max_age_s` are forgotten. Without that, a budget the learned times call hopeless
+would starve itself: every frame dropped, no batch run, nothing learnt that could say otherwise (a
+time measured behind a long batch in flight stays the estimate for ever). Once forgotten, the next
+batch runs unjudged and measures what a batch takes now.
+"""
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
 
 class ServiceTimes:
-    """Per batch size, the `percentile` of the last `window` service times (seconds). Sizes never seen
-    are estimated from the nearest sizes seen, scaled linearly (a batch costs a fixed part and a part per
-    frame); with nothing seen at all there is no estimate (None), and nothing is dropped on a guess."""
+    """Per batch size, the `percentile` of the last `window` service times (seconds) of the last
+    `max_age_s`. Sizes never seen are estimated from the nearest sizes seen, scaled linearly (a batch
+    costs a fixed part and a part per frame); with nothing seen at all there is no estimate (None), and
+    nothing is dropped on a guess."""
 
-    def __init__(self, percentile: float = 99.0, window: int = 64) -> None:
+    def __init__(
+        self,
+        percentile: float = 99.0,
+        window: int = 64,
+        max_age_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.percentile = percentile
         self.window = window
-        self._seen: dict[int, deque[float]] = {}
+        self.max_age_s = max_age_s
+        self._clock = clock
+        self._seen: dict[int, deque[tuple[float, float]]] = {}  # size -> (observed at, seconds)
         self._estimates: dict[int, float] = {}
         self.sizes: list[int] = []  # the batch sizes seen, in order
 
@@ -26,11 +43,26 @@ class ServiceTimes:
             self._seen[batch_size] = deque(maxlen=self.window)
             insort(self.sizes, batch_size)
         times = self._seen[batch_size]
-        times.append(seconds)
-        self._estimates[batch_size] = float(np.percentile(times, self.percentile))
+        times.append((self._clock(), seconds))
+        self._estimates[batch_size] = float(np.percentile([s for _, s in times], self.percentile))
+
+    def expire(self) -> None:
+        """Forgets the times older than `max_age_s` (the scheduler calls this once a batch)."""
+        oldest = self._clock() - self.max_age_s
+        for size in list(self.sizes):
+            times = self._seen[size]
+            if times[0][0] >= oldest:
+                continue
+            while times and times[0][0] < oldest:
+                times.popleft()
+            if times:
+                self._estimates[size] = float(np.percentile([s for _, s in times], self.percentile))
+            else:
+                del self._seen[size], self._estimates[size]
+                self.sizes.remove(size)
 
     def estimate(self, batch_size: int) -> float | None:
-        """Seconds a batch of `batch_size` frames is expected to take, or None before any batch ran."""
+        """Seconds a batch of `batch_size` frames is expected to take, or None with nothing learnt."""
         if not self._estimates:
             return None
         if batch_size in self._estimates:
