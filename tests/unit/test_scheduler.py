@@ -226,7 +226,9 @@ def test_batches_shrink_as_the_deadlines_tighten() -> None:
     sizes = []
     for waited in (0.0, 0.2, 0.33):
         clock = FakeClock()
-        scheduler, dropped = make(SchedulerPolicy(latency_budget_ms=400, max_wait_ms=0, max_batch=16, delivery_margin=0), clock)
+        scheduler, dropped = make(
+            SchedulerPolicy(latency_budget_ms=400, max_wait_ms=0, max_batch=16, delivery_margin=0), clock
+        )
         _learned(scheduler)
         for camera in range(12):
             scheduler.submit(QueuedFrame(f"cam-{camera}", camera))
