@@ -62,6 +62,7 @@ class WhipSessions:
         for reason in END_REASONS:
             metrics.whip_sessions_ended.labels(reason)
         self._starting = 0  # offers being answered, counted against the limit too
+        self._ending: set[asyncio.Task[bool]] = set()  # held so the loop does not drop them half-way
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -122,7 +123,9 @@ class WhipSessions:
 
     def _spawn_end(self, session: WhipSession, reason: str) -> None:
         if session.id in self._sessions:
-            asyncio.get_running_loop().create_task(self.end(session.id, reason))
+            task = asyncio.get_running_loop().create_task(self.end(session.id, reason))
+            self._ending.add(task)
+            task.add_done_callback(self._ending.discard)
 
     async def _connect_deadline(self, session: WhipSession) -> None:
         with contextlib.suppress(TimeoutError):
