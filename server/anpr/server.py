@@ -243,6 +243,8 @@ class AnprServer:
             self.metrics.queued_frames.set(self.dispatcher.scheduler.queued)
             self.metrics.frames_in_flight.set(self.dispatcher.frames_in_flight)
             self.metrics.active_cameras.set(self.cameras.active())
+            for batch, seconds in self.dispatcher.learned_batch_seconds().items():
+                self.metrics.batch_service_time.labels(batch).set(seconds)
             await asyncio.sleep(1.0)
 
     async def wait_until_ready(self, timeout_s: float) -> None:

@@ -158,7 +158,6 @@ class BatchDispatcher:
         self.scheduler = FrameScheduler(policy, self._on_drop)
         self.breaker = CircuitBreaker(backend)
         self._models = MeasuredBackend(self.breaker, metrics)
-        self._metrics = metrics
         if metrics is not None:
             metrics.latency_budget.set((policy.latency_budget_ms or 0.0) / 1000.0)
         self._failure_log = RateLimitedLog(log, logging.WARNING, "batches failed")
@@ -166,6 +165,15 @@ class BatchDispatcher:
         self._executor = ThreadPoolExecutor(cpu_threads, thread_name_prefix="pipeline")
         self._in_flight: dict[asyncio.Task[None], list[PendingFrame]] = {}  # batch task -> its frames
         self._loop_task: asyncio.Task[None] | None = None
+
+    def learned_batch_seconds(self) -> dict[str, float]:
+        """The learned service time of a batch of one and of a full batch (0: none yet), for the gauges."""
+        times = self.scheduler.service_times
+        times.expire()
+        return {
+            batch: times.estimate(size) or 0.0
+            for batch, size in (("one", 1), ("full", self.scheduler.policy.max_batch))
+        }
 
     @property
     def frames_in_flight(self) -> int:
@@ -262,10 +270,6 @@ class BatchDispatcher:
             )
         # What the deadline decisions learn from: taken -> answered, decode and models together.
         self.scheduler.observe_batch(len(frames), time.monotonic() - taken_at)
-        if self._metrics is not None:
-            times = self.scheduler.service_times
-            for batch, size in (("one", 1), ("full", self.scheduler.policy.max_batch)):
-                self._metrics.batch_service_time.labels(batch).set(times.estimate(size) or 0.0)
         if self.observer is not None and processed:
             await self._observe(processed)
 

@@ -187,9 +187,11 @@ class FrameScheduler:
     def _batch_limit(self) -> int:
         """`max_batch`, or with deadlines: drops the frames that cannot make theirs even alone, and returns
         the largest batch the tightest deadline waiting allows."""
+        if self._tightest() is None:  # no frame waiting has a deadline: nothing to judge
+            return self.policy.max_batch
         self.service_times.expire()
         alone = self.service_times.estimate(1)
-        if alone is None or self._tightest() is None:
+        if alone is None:
             return self.policy.max_batch
         now = self._clock()
         self._drop_late(lambda deadline: deadline < now + alone)

@@ -36,15 +36,21 @@ class ServiceTimes:
         self._clock = clock
         self._seen: dict[int, deque[tuple[float, float]]] = {}  # size -> (observed at, seconds)
         self._estimates: dict[int, float] = {}
+        self._stale: set[int] = set()  # sizes observed since their estimate was computed
         self.sizes: list[int] = []  # the batch sizes seen, in order
 
     def observe(self, batch_size: int, seconds: float) -> None:
         if batch_size not in self._seen:
             self._seen[batch_size] = deque(maxlen=self.window)
             insort(self.sizes, batch_size)
-        times = self._seen[batch_size]
-        times.append((self._clock(), seconds))
-        self._estimates[batch_size] = float(np.percentile([s for _, s in times], self.percentile))
+        self._seen[batch_size].append((self._clock(), seconds))
+        self._stale.add(batch_size)  # the percentile waits until a deadline asks: O(1) a batch without one
+
+    def _refresh(self) -> None:
+        for size in self._stale:
+            if size in self._seen:
+                self._estimates[size] = float(np.percentile([s for _, s in self._seen[size]], self.percentile))
+        self._stale.clear()
 
     def expire(self) -> None:
         """Forgets the times older than `max_age_s` (the scheduler calls this once a batch)."""
@@ -56,13 +62,17 @@ class ServiceTimes:
             while times and times[0][0] < oldest:
                 times.popleft()
             if times:
-                self._estimates[size] = float(np.percentile([s for _, s in times], self.percentile))
+                self._stale.add(size)
             else:
-                del self._seen[size], self._estimates[size]
+                del self._seen[size]
+                self._estimates.pop(size, None)
+                self._stale.discard(size)
                 self.sizes.remove(size)
 
     def estimate(self, batch_size: int) -> float | None:
         """Seconds a batch of `batch_size` frames is expected to take, or None with nothing learnt."""
+        if self._stale:
+            self._refresh()
         if not self._estimates:
             return None
         if batch_size in self._estimates:
@@ -78,6 +88,8 @@ class ServiceTimes:
 
     def largest_within(self, seconds: float, limit: int) -> int:
         """The largest batch size up to `limit` expected to finish within `seconds` (at least 1)."""
+        if self._stale:
+            self._refresh()
         if not self._estimates:
             return limit
         for size in range(limit, 1, -1):  # from the largest: with slack, the first one asked fits
