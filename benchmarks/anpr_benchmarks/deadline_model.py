@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from anpr.scheduling import DropReason, FrameScheduler, QueuedFrame, SchedulerPolicy
+from anpr_benchmarks.feeds import jain_index
 
 
 class SimulatedClock:
@@ -137,7 +138,7 @@ def simulate(
         "processed_fps": len(latencies) / max(last_answer - arrivals[0][0], 1e-9) if arrivals else 0.0,
         "drops": {reason.name: dropped[reason.name] for reason in DropReason if dropped[reason.name]},
         "latency_ms": {q: float(np.percentile(lat_ms, float(q[1:]))) for q in ("p50", "p95", "p99")},
-        "jain_fairness": float(sum(shares) ** 2 / (len(shares) * sum(s * s for s in shares))) if shares else 1.0,
+        "jain_fairness": jain_index(shares),
         "mean_batch_fill": float(np.mean(batch_sizes)) if batch_sizes else 0.0,
     }
 

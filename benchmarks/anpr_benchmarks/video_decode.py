@@ -37,6 +37,11 @@ def plate_video(frames: int, size: tuple[int, int] = (1280, 720)) -> list[np.nda
     return video[:frames]
 
 
+def yuv_frame(grey: np.ndarray) -> av.VideoFrame:
+    """A grey image as the YUV 4:2:0 video frame a camera's encoder takes."""
+    return av.VideoFrame.from_ndarray(grey, format="gray").reformat(format="yuv420p")
+
+
 def encode(frames: list[np.ndarray], encoder: str, bitrate: int = 2_000_000) -> list[bytes]:
     context = av.CodecContext.create(encoder, "w")
     context.height, context.width = frames[0].shape
@@ -46,8 +51,7 @@ def encode(frames: list[np.ndarray], encoder: str, bitrate: int = 2_000_000) -> 
     context.options = ENCODER_OPTIONS[encoder]
     packets: list[bytes] = []
     for k, grey in enumerate(frames):
-        frame = av.VideoFrame.from_ndarray(np.repeat(grey[:, :, None], 3, axis=2), format="rgb24")
-        frame = frame.reformat(format="yuv420p")
+        frame = yuv_frame(grey)
         frame.pts = k
         packets += [bytes(packet) for packet in context.encode(frame)]
     packets += [bytes(packet) for packet in context.encode(None)]

@@ -23,6 +23,7 @@ from anpr.scheduling import SchedulerPolicy  # noqa: E402
 from anpr.security import SecuritySettings  # noqa: E402
 from anpr.vehicles.passes import PassSettings  # noqa: E402
 from anpr.whip.settings import WhipSettings  # noqa: E402
+from anpr_benchmarks.video_decode import yuv_frame  # noqa: E402
 from tests.conftest import HOLD_OUT_SEED  # noqa: E402
 from tests.server.test_observability import samples, scrape  # noqa: E402
 from tests.server.test_vehicles import Subscription  # noqa: E402
@@ -77,7 +78,7 @@ class PlateTrack(aiortc.VideoStreamTrack):
     async def recv(self):
         await asyncio.sleep(1 / FPS)
         grey = self.frames[min(self.sent, len(self.frames) - 1)]
-        frame = av.VideoFrame.from_ndarray(np.repeat(grey[:, :, None], 3, axis=2), format="rgb24")
+        frame = yuv_frame(grey)
         frame.pts, frame.time_base = self.sent, fractions.Fraction(1, FPS)
         self.sent += 1
         return frame
@@ -224,8 +225,7 @@ def write_y4m(path: Path, frames: list[np.ndarray]) -> None:
         stream.height, stream.width = frames[0].shape
         stream.pix_fmt = "yuv420p"
         for grey in frames:
-            frame = av.VideoFrame.from_ndarray(np.repeat(grey[:, :, None], 3, axis=2), format="rgb24")
-            for packet in stream.encode(frame.reformat(format="yuv420p")):
+            for packet in stream.encode(yuv_frame(grey)):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

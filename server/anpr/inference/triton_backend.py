@@ -18,6 +18,7 @@ from anpr.inference.pipeline import PipelineSettings
 from anpr.vision.detection import Detection
 
 log = logging.getLogger(__name__)
+REASON_CODES = frozenset(member.value for member in Reason)  # what a pipeline error may name
 
 
 def contract_mismatch(spec: ModelSpec, config: dict) -> str | None:
@@ -168,10 +169,8 @@ def _frame_plates(response: Any, with_patches: bool) -> list[FramePlates]:
     for k, count in enumerate(counts):
         if errors[k]:
             code, _, reason = bytes(errors[k]).decode(errors="replace").partition(":")
-            known = {member.value for member in Reason}
-            invalid = InvalidFrame(
-                reason if code in known else f"{code}:{reason}", Reason(code) if code in known else Reason.CORRUPT
-            )
+            known = code in REASON_CODES
+            invalid = InvalidFrame(reason if known else f"{code}:{reason}", Reason(code) if known else Reason.CORRUPT)
             frames.append(FramePlates([], probs[k, :0], invalid=invalid))
             continue
         found = [

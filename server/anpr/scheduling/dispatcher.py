@@ -184,8 +184,9 @@ class BatchDispatcher:
         self._loop_task = asyncio.create_task(self._run(), name="batch-dispatcher")
 
     def submit(self, frame: PendingFrame) -> None:
-        frame.budget_ms = self.scheduler.budget_ms(frame.budget_ms)  # what it is held to, for its answer's metrics
-        self.scheduler.submit(QueuedFrame(frame.camera_id, frame, frame.size, frame.budget_ms))
+        queued = QueuedFrame(frame.camera_id, frame, frame.size, frame.budget_ms)
+        self.scheduler.submit(queued)
+        frame.budget_ms = queued.budget_ms  # the budget it is held to, for its answer's metrics
 
     def cancel_stream(self, stream: object) -> int:
         """Drops the waiting frames of a stream whose client went away."""

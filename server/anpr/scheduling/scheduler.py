@@ -137,7 +137,7 @@ class FrameScheduler:
             self._on_drop(frame, DropReason.SHUTDOWN)
             return
         frame.enqueued_at = self._clock()
-        frame.budget_ms = self.budget_ms(frame.budget_ms)
+        frame.budget_ms = self._budget_ms(frame.budget_ms)
         frame.deadline = None
         if frame.budget_ms is not None:  # the answer still has to travel: aim that much earlier
             frame.deadline = frame.enqueued_at + frame.budget_ms * (1 - self.policy.delivery_margin) / 1000.0
@@ -175,7 +175,7 @@ class FrameScheduler:
         self._queued -= 1
         self._queued_bytes -= frame.size
 
-    def budget_ms(self, requested_ms: float | None) -> float | None:
+    def _budget_ms(self, requested_ms: float | None) -> float | None:
         """The budget a frame gets: the tighter of the policy's and its sender's; None: no deadline."""
         budgets = [b for b in (self.policy.latency_budget_ms, requested_ms) if b is not None and b > 0]
         return min(budgets) if budgets else None
