@@ -106,6 +106,37 @@ def test_character_confidence_is_the_peak_over_its_frames() -> None:
     assert decode_ctc(probs).char_confidences == pytest.approx((0.9,))
 
 
+def _faint(probs: np.ndarray, column: int, char: str, probability: float) -> np.ndarray:
+    """`probs` with `char` at `probability` in a blank column, the blank holding the rest."""
+    probs = probs.copy()
+    probs[column] = 0
+    probs[column, encode_text(char)[0]] = probability
+    probs[column, 0] = 1 - probability
+    return probs
+
+
+def test_a_lower_blank_weight_keeps_faint_characters_at_their_own_confidence() -> None:
+    a, b = encode_text("A")[0], encode_text("B")[0]
+    probs = _faint(_probs([a, 0, 0, 0, b]), 2, "7", 0.3)
+    assert decode_ctc(probs).text == "AB"  # the blank (0.7) wins the column outright
+    plate = decode_ctc(probs, blank_scale=0.3)
+    assert plate.text == "A7B"
+    assert plate.char_confidences == pytest.approx((0.9, 0.3, 0.9))
+    assert decode_ctc(_probs([0, a, 0]), blank_scale=0.3).text == "A"  # clear blanks still separate
+
+
+def test_the_blank_weight_rereads_plates_but_never_makes_one_of_an_empty_box() -> None:
+    settings = PipelineSettings(ctc_blank_scale=0.3)
+    box = (10.0, 10.0, 90.0, 30.0)
+    plate = _faint(_spelled("AB12CDE", 0.99), 1, "4", 0.3)  # a faint character between A and B
+    noise = _faint(_faint(_probs([0] * 32), 5, "X", 0.3), 9, "1", 0.3)  # nothing read at scale 1
+    reads = assemble_reads([[Detection(box, 0.9)], [Detection(box, 0.9)]], np.stack([plate, noise]), settings)
+    assert [r.text for r in reads[0]] == ["A4B12CDE"]
+    assert reads[1] == []
+    unscaled = assemble_reads([[Detection(box, 0.9)]], plate[None], PipelineSettings(ctc_blank_scale=1.0))
+    assert [r.text for r in unscaled[0]] == ["AB12CDE"]
+
+
 def test_plate_formats_flag_but_do_not_reject() -> None:
     assert classify_plate_format("AB12 CDE") == "GB"
     assert classify_plate_format("A123 BCD") == "GB_PREFIX"

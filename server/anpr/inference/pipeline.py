@@ -74,6 +74,14 @@ class PipelineSettings(BaseModel):
     format_min_probability: float = Field(
         0.1, gt=0, le=1, description="least recogniser probability of a swapped-in character"
     )
+    ctc_blank_scale: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="weight of the recogniser's blank when each output column is decoded; below 1 a faint "
+        "character wins over the blank instead of being dropped (boxes read as empty at 1 stay empty), but emblems "
+        "between a plate's character groups are read as characters too",
+    )
 
     @model_validator(mode="after")
     def _verified_below_outright(self) -> PipelineSettings:
@@ -182,6 +190,9 @@ def assemble_reads(
         frame_reads = []
         for detection in found:
             plate = decode_ctc(probs[cursor])
+            if plate.text and settings.ctc_blank_scale != 1.0:
+                # Whether the box holds a plate is decided unscaled (scaled, noise boxes read as text too).
+                plate = decode_ctc(probs[cursor], settings.ctc_blank_scale)
             if settings.format_correction:
                 plate, plate_format = fit_plate_format(probs[cursor], plate, formats, settings.format_min_probability)
             else:

@@ -28,13 +28,21 @@ def encode_text(text: str) -> list[int]:
     return [CHARSET.index(c) + 1 for c in text]
 
 
-def decode_ctc(probs: np.ndarray) -> PlateText:
+def decode_ctc(probs: np.ndarray, blank_scale: float = 1.0) -> PlateText:
     """Greedy CTC decoding of one (T, classes) probability matrix.
 
+    `blank_scale` < 1 weighs the blank down before each column's choice: CTC-trained recognisers put
+    most of a column's mass on the blank, so a faint character loses to it and is dropped (deletions
+    are most of the shipped recogniser's errors). The probabilities themselves are not changed.
     A character's confidence is the highest probability it reached over the columns it spans.
     """
-    best = probs.argmax(axis=1)
-    best_p = probs.max(axis=1)
+    if blank_scale == 1.0:
+        best = probs.argmax(axis=1)
+    else:
+        weighted = probs.copy()
+        weighted[:, CTC_BLANK] *= blank_scale
+        best = weighted.argmax(axis=1)
+    best_p = probs[np.arange(len(best)), best]
     chars: list[str] = []
     confidences: list[float] = []
     spans: list[list[int]] = []
