@@ -208,3 +208,25 @@ def test_real_crops_are_cut_from_boxes_jittered_as_much_as_asked() -> None:
         [image], np.array([[40, 5, 120, 35]], np.float32), targets, lengths, 1, np.random.default_rng(1), jitter=0.0
     )[0]
     assert np.array_equal(inside[0], crop_plate(image, (40.0, 5.0, 120.0, 35.0)))
+
+
+def test_real_plates_narrower_than_asked_are_left_out_of_training(tmp_path: Path) -> None:
+    import cv2
+
+    from anpr_synth.labelled_set import format_label_line
+    from anpr_synth.real_sets import TRAIN, split_of
+    from anpr_training.datasets import real_crops
+
+    folder = tmp_path / "detector" / "open-images"  # a set with a known split rule (a hash of the name)
+    folder.mkdir(parents=True)
+    name = next(f"{k:016x}" for k in range(100) if split_of(folder / f"{k:016x}.jpg") == TRAIN)
+    cv2.imwrite(str(folder / f"{name}.jpg"), np.full((120, 200, 3), 128, np.uint8))
+    lines = [
+        format_label_line(f"{name}.jpg", (10, 10, 20, 6), "AB12CDE"),
+        format_label_line(f"{name}.jpg", (50, 60, 60, 15), "XY34ZZZ"),
+    ]
+    (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    _, all_boxes, _, _ = real_crops((folder,))
+    _, wide_boxes, _, lengths = real_crops((folder,), min_width=30)
+    assert len(all_boxes) == 2
+    assert wide_boxes.tolist() == [[50.0, 60.0, 110.0, 75.0]] and lengths.tolist() == [7]

@@ -44,6 +44,7 @@ def _train(args: argparse.Namespace) -> int:
         "composite_samples",
         "width",
         "real_crop_jitter",
+        "real_crop_min_width",
     ):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
@@ -135,5 +136,10 @@ def register(groups: CommandGroups) -> None:
             command.add_argument("--width", type=float, help="recogniser only: channel scale (1.0: version 1's)")
             command.add_argument(
                 "--real-crop-jitter", type=float, help="recogniser: box jitter of real crops (0.7; detector units)"
+            )
+            command.add_argument(
+                "--real-crop-min-width",
+                type=float,
+                help="recogniser: train only on real plates at least this wide in their image (px; 0: all)",
             )
             command.add_argument("--no-export", action="store_true")

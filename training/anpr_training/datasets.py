@@ -135,16 +135,24 @@ def composite_set(
 
 
 def real_crops(
-    directories: tuple[Path, ...], part: str = TRAIN
+    directories: tuple[Path, ...], part: str = TRAIN, min_width: float = 0.0
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-    """One part of real sets' plates that have a box and text (`?` for hidden characters), decoded as
-    served: (grey images, one per plate, shared by the plates of a photo; boxes (N, 4) x1, y1, x2, y2;
-    targets; lengths). A crop set's box is its whole crop; a photo set's plates are cut at the photo's
-    own resolution, as serving cuts them. Cut to the recogniser input when sampled."""
+    """One part of real sets' plates that have a box at least `min_width` pixels wide and text (`?` for
+    hidden characters), decoded as served: (grey images, one per plate, shared by the plates of a photo;
+    boxes (N, 4) x1, y1, x2, y2; targets; lengths). A crop set's box is its whole crop; a photo set's
+    plates are cut at the photo's own resolution, as serving cuts them. Cut to the recogniser input when
+    sampled."""
     images, boxes, texts = [], [], []
     for directory in directories:
         for entry in real_set_part(directory, part):
-            plates = [p for p in entry.plates if p.box is not None and p.has_text and len(p.text) <= MAX_PLATE_CHARS]
+            plates = [
+                p
+                for p in entry.plates
+                if p.box is not None
+                and p.box[2] - p.box[0] >= min_width
+                and p.has_text
+                and len(p.text) <= MAX_PLATE_CHARS
+            ]
             if not plates:
                 continue
             image = decode_encoded(entry.image_path.read_bytes())

@@ -67,6 +67,9 @@ class TrainingRun:
     # recogniser: how far a real crop's box is moved, in units of the shipped detector's synthetic box
     # error (4.5% of the width, 7% of the height); on real photos its boxes err about 1.4 times as much
     real_crop_jitter: float = 0.7
+    # recogniser: real plates narrower than this (image pixels) are not trained on: the photos' smallest
+    # plates are a few pixels wide, past reading, and teach the recogniser to hedge (0: all plates)
+    real_crop_min_width: float = 0.0
     width: float = 1.0  # recogniser: channel scale of the network (1.0: version 1's)
 
 
@@ -300,7 +303,9 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
         if run.real_data and run.composite_share > 0
         else None
     )
-    real = real_crops(run.real_crops) if run.real_crops and run.real_share > 0 else None
+    real = (
+        real_crops(run.real_crops, min_width=run.real_crop_min_width) if run.real_crops and run.real_share > 0 else None
+    )
     real_held_out = None
     if run.real_crops:  # the held-out real plates, cut once from their labelled boxes: a fixed check
         images, boxes, real_targets, real_lengths = real_crops(run.real_crops, HELD_OUT)
