@@ -230,3 +230,37 @@ def test_real_plates_narrower_than_asked_are_left_out_of_training(tmp_path: Path
     _, wide_boxes, _, lengths = real_crops((folder,), min_width=30)
     assert len(all_boxes) == 2
     assert wide_boxes.tolist() == [[50.0, 60.0, 110.0, 75.0]] and lengths.tolist() == [7]
+
+
+def test_a_hidden_character_may_be_read_as_nothing_when_asked() -> None:
+    from torch import nn
+
+    from anpr.vision.ctc import encode_text
+    from anpr_training.datasets import WILDCARD
+    from anpr_training.trainer import hidden_optional_ctc_loss, wildcard_ctc_loss
+
+    a, b = encode_text("AB")
+    logits = torch.full((1, 32, 37), -10.0)
+    logits[0, :, 0] = 10.0  # blank everywhere ...
+    logits[0, 5, a], logits[0, 5, 0] = 10.0, -10.0  # ... but A, then B: the greyed-out character read as nothing
+    logits[0, 9, b], logits[0, 9, 0] = 10.0, -10.0
+    logits.requires_grad_(True)
+    hidden = torch.tensor([[a, WILDCARD, b]]), torch.tensor([3])
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    optional = hidden_optional_ctc_loss(logits, *hidden)
+    assert optional.item() < 0.01 < 5.0 < wildcard_ctc_loss(ctc, logits, *hidden).item()
+    optional.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    # Without hidden characters both losses are nn.CTCLoss's.
+    plain = torch.tensor([[a, b, 0]]), torch.tensor([2])
+    assert hidden_optional_ctc_loss(logits, *plain).item() == pytest.approx(
+        wildcard_ctc_loss(ctc, logits, *plain).item()
+    )
+    # More hidden characters than MAX_OPTIONAL_HIDDEN: they all stay wildcards (2**k readings are too many).
+    only_full = (
+        torch.tensor([[a, WILDCARD, b, WILDCARD, WILDCARD, WILDCARD]]),
+        torch.tensor([6]),
+    )  # too many to enumerate
+    assert hidden_optional_ctc_loss(logits, *only_full).item() == pytest.approx(
+        wildcard_ctc_loss(ctc, logits, *only_full).item(), rel=1e-4
+    )

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from anpr.domain import PlateRead
-from anpr_benchmarks.evaluation.metrics import Tally, align, char_score, match_boxes, text_matches
+from anpr_benchmarks.evaluation.metrics import (
+    Tally,
+    align,
+    char_score,
+    match_boxes,
+    text_matches,
+    text_matches_visible,
+)
 from anpr_synth.labelled_set import LabelError, PlateLabel, parse_label_file
 
 
@@ -26,6 +33,19 @@ def test_alignment_counts_edits_and_lets_hidden_characters_match_anything() -> N
     assert char_score("074?C?V", "074XCYV") == 1.0
     assert char_score("074?C?V", "074XCY") == pytest.approx(1 - 1 / 5)  # 5 known characters
     assert char_score("AB12CDE", None) == 0.0
+
+
+def test_visible_matching_lets_a_hidden_character_be_read_as_nothing() -> None:
+    assert text_matches_visible("074?C?V", "074CV") and text_matches_visible("074?C?V", "0741C2V")
+    assert text_matches_visible("074?C?V", "074C2V")
+    assert not text_matches_visible("074?C?V", "07CV")  # a visible character missing
+    assert not text_matches_visible("AB12CDE", "AB12CD") and text_matches_visible("AB12CDE", "AB12CDE")
+    assert not text_matches_visible("A.B", "AXB")  # label text is literal, not a pattern
+    tally = Tally()
+    labels = (PlateLabel((0, 0, 10, 10), "074?C?V"), PlateLabel((20, 0, 30, 10), "1234?BC"))
+    tally.add("a.jpg", labels, [read("074CV", (0, 0, 10, 10)), read("1234BCX", (20, 0, 30, 10))])
+    metrics = tally.summary(seconds=1.0)
+    assert metrics["plate_accuracy"] == 0.0 and metrics["plate_accuracy_visible"] == 0.5
 
 
 def test_matching_is_one_to_one_and_needs_half_overlap() -> None:

@@ -45,6 +45,7 @@ def _train(args: argparse.Namespace) -> int:
         "width",
         "real_crop_jitter",
         "real_crop_min_width",
+        "hidden_optional",
     ):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
@@ -136,6 +137,13 @@ def register(groups: CommandGroups) -> None:
             command.add_argument("--width", type=float, help="recogniser only: channel scale (1.0: version 1's)")
             command.add_argument(
                 "--real-crop-jitter", type=float, help="recogniser: box jitter of real crops (0.7; detector units)"
+            )
+            command.add_argument(
+                "--hidden-optional",
+                action="store_const",
+                const=True,
+                help="recogniser: a hidden character of a real label may also be read as nothing (the "
+                "greyed-out characters of uc3m-lp show none)",
             )
             command.add_argument(
                 "--real-crop-min-width",

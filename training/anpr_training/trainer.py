@@ -70,6 +70,9 @@ class TrainingRun:
     # recogniser: real plates narrower than this (image pixels) are not trained on: the photos' smallest
     # plates are a few pixels wide, past reading, and teach the recogniser to hedge (0: all plates)
     real_crop_min_width: float = 0.0
+    # recogniser: a hidden character (`?`) of a real label is any one character (False) or any one
+    # character or none (True: a greyed-out character shows none, reading it teaches reading smudges)
+    hidden_optional: bool = False
     width: float = 1.0  # recogniser: channel scale of the network (1.0: version 1's)
 
 
@@ -268,6 +271,54 @@ def wildcard_ctc_loss(
     return ctc(extended, targets, input_lengths, lengths)
 
 
+MAX_OPTIONAL_HIDDEN = 3  # a label with more hidden characters keeps them all as wildcards (2**k targets)
+
+
+def _hidden_optional_targets(
+    targets: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every way of keeping or leaving out each hidden character of each label: (targets, lengths,
+    owner: the label each variant belongs to, slot: the variant's number within its label). A kept
+    hidden character stays WILDCARD."""
+    rows, kept_lengths, owners, slots = [], [], [], []
+    for owner, (target, length) in enumerate(zip(targets, lengths)):
+        label = target[:length]
+        hidden = np.flatnonzero(label == WILDCARD)
+        if len(hidden) > MAX_OPTIONAL_HIDDEN:
+            hidden = hidden[:0]
+        for mask in range(2 ** len(hidden)):
+            dropped = {int(hidden[bit]) for bit in range(len(hidden)) if mask >> bit & 1}
+            variant = [c for i, c in enumerate(label) if i not in dropped]
+            rows.append(np.pad(np.array(variant, np.int64), (0, targets.shape[1] - len(variant))))
+            kept_lengths.append(len(variant))
+            owners.append(owner)
+            slots.append(mask)
+    return np.stack(rows), np.array(kept_lengths, np.int64), np.array(owners, np.int64), np.array(slots, np.int64)
+
+
+def hidden_optional_ctc_loss(logits: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The wildcard CTC loss (mean over the batch of each label's loss per character, as nn.CTCLoss
+    averages) where a hidden character is any one character *or none*: the label's probability is the
+    sum over keeping or leaving out each hidden character (the readings are disjoint). A dataset's
+    greyed-out character shows no character, so the recogniser is not taught to read a smudge as one."""
+    log_probs = torch.log_softmax(logits, dim=-1)
+    wildcard = torch.logsumexp(log_probs[..., 1:], dim=-1, keepdim=True)
+    extended = torch.cat([log_probs, wildcard], dim=-1).permute(1, 0, 2)  # (T, N, C + 1)
+    variants, variant_lengths, owners, slots = (
+        torch.from_numpy(a).to(logits.device)
+        for a in _hidden_optional_targets(targets.cpu().numpy(), lengths.cpu().numpy())
+    )
+    input_lengths = torch.full((len(owners),), extended.shape[0], dtype=torch.long, device=logits.device)
+    nll = nn.functional.ctc_loss(
+        extended[:, owners], variants, input_lengths, variant_lengths, blank=0, reduction="none"
+    )
+    per_label = torch.full((len(logits), 2**MAX_OPTIONAL_HIDDEN), float("inf"), device=logits.device)
+    per_label = per_label.index_put((owners, slots), nll)
+    combined = -torch.logsumexp(-per_label, dim=1)
+    combined = torch.where(torch.isfinite(combined), combined, torch.zeros_like(combined))  # as zero_infinity
+    return (combined / lengths.clamp(min=1)).mean()
+
+
 def _real_crop_batch(
     images: list[np.ndarray],
     boxes: np.ndarray,
@@ -343,7 +394,11 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
         contrast = torch.empty(len(x), 1, 1, 1).uniform_(0.7, 1.3, generator=generator).to(device)
         noise = torch.randn(len(x), 1, 1, 1, generator=generator).to(device) * 0.05
         x = ((x - 0.5) * contrast + 0.5 + noise).clamp(0, 1)
-        loss = wildcard_ctc_loss(ctc, model(x), batch_targets, batch_lengths)
+        logits = model(x)
+        if run.hidden_optional:
+            loss = hidden_optional_ctc_loss(logits, batch_targets, batch_lengths)
+        else:
+            loss = wildcard_ctc_loss(ctc, logits, batch_targets, batch_lengths)
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)

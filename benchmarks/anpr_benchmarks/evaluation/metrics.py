@@ -2,11 +2,12 @@
 
 Labels may lack a box (text-only: read when the text is among the frame's reads), lack a text
 (box-only: count toward detection only) or hide characters (`?` matches any one character and is left
-out of character accuracy).
+out of character accuracy; `plate_accuracy_visible` also lets it be read as nothing).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -53,6 +54,13 @@ def align(truth: str, read: str) -> tuple[int, list[tuple[str, str]]]:
 
 def text_matches(truth: str, read: str) -> bool:
     return len(truth) == len(read) and all(_same(t, r) for t, r in zip(truth, read))
+
+
+def text_matches_visible(truth: str, read: str) -> bool:
+    """Every visible character read, in order; a hidden character read as any one character or as none
+    (a dataset's greyed-out character shows none: a recogniser that skips it reads the plate)."""
+    pattern = "".join(".?" if c == HIDDEN else re.escape(c) for c in truth)
+    return re.fullmatch(pattern, read) is not None
 
 
 def char_score(truth: str, read: str | None) -> float:
@@ -215,6 +223,10 @@ class Tally:
             "detection_recall": ratio(sum(bool(p.detected) for p in counted), len(counted)),
             "detection_precision": ratio(detections - false_positives, detections),
             "plate_accuracy": ratio(sum(bool(p.exact) for p in boxed_text), len(boxed_text)),
+            "plate_accuracy_visible": ratio(
+                sum(p.read is not None and text_matches_visible(p.label.text, p.read.text) for p in boxed_text),
+                len(boxed_text),
+            ),
             "read_rate": ratio(sum(bool(p.read_in_frame) for p in with_text), len(with_text)),
             "char_accuracy": ratio(
                 sum(char_score(p.label.text, p.read.text if p.read else None) for p in with_text), len(with_text)
