@@ -216,7 +216,9 @@ def _bench_hotlist(args: argparse.Namespace) -> int:
 def _bench_overhead(args: argparse.Namespace) -> int:
     from anpr_benchmarks.overhead import format_table, run
 
-    payload = run(args.backend, args.batch_size, args.seconds, args.cameras, args.out, args.name)
+    payload = run(
+        args.backend, args.batch_size, args.seconds, args.cameras, args.out, args.name, gpu_batch_ms=args.gpu_batch_ms
+    )
     print(format_table(payload))
     print(f"wrote {args.out / args.name}.json and .png")
     return 0
@@ -407,4 +409,11 @@ def register(groups: CommandGroups) -> None:
     overhead.add_argument("--cameras", type=int, default=32)
     overhead.add_argument("--out", type=Path, default=DEFAULT_RESULTS)
     overhead.add_argument("--name", default="overhead")
+    overhead.add_argument(
+        "--gpu-batch-ms",
+        type=float,
+        default=7.0,
+        help="also measure the message shapes with a null model that takes this long a call (spending no CPU), "
+        "as a GPU takes for a batch (H100: 7 ms for 128 frames); 0: not",
+    )
     overhead.set_defaults(handler=_bench_overhead)

@@ -163,6 +163,7 @@ def run(
     out: Path = RESULTS,
     name: str = "overhead",
     frames: int = 16,
+    gpu_batch_ms: float = 7.0,
 ) -> dict:
     jpegs = [generate_frame(5000, k, frame_size=(1280, 720)).jpeg for k in range(frames)]
     bare = asyncio.run(bare_throughput(backend, jpegs, batch_size, seconds))
@@ -183,6 +184,11 @@ def run(
         "1280x720": message_shapes(env, cameras, seconds, jpegs),
         "160x90": message_shapes(env, cameras, seconds, small),
     }
+    if gpu_batch_ms:
+        # An instant null model answers each frame or two as it arrives: per-batch work dominates. In
+        # front of a GPU a batch waits its batch time, and the next one fills meanwhile.
+        gpu_like = {**env, "ANPR_NULL_BATCH_MS": str(gpu_batch_ms), "ANPR_SCHEDULER__MAX_BATCH": "64"}
+        shapes[f"1280x720, {gpu_batch_ms:g} ms a batch"] = message_shapes(gpu_like, cameras, seconds, jpegs)
     payload = {
         "backend": backend,
         "batch_size": batch_size,
@@ -195,6 +201,7 @@ def run(
         "null_model": null,
         "null_model_small_frames": {**null_small, "frame_size": list(SMALL_FRAME)},
         "message_shapes": shapes,
+        "gpu_batch_ms": gpu_batch_ms,
         "decode_ms_per_frame": decode_costs(jpegs),
     }
     write_result(name, payload, out)

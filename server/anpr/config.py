@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", description="address of /metrics; 0.0.0.0 for Prometheus in a cluster")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port; 0 picks a free one")
     backend: BackendKind = Field("triton", description="null: no models, no plates (measures the front end's own cost)")
+    null_batch_ms: float = Field(
+        0.0,
+        ge=0,
+        le=10_000,
+        description="with backend null, how long each model call takes, spending no CPU (benchmarks: a GPU's "
+        "batch time, so batches form as they would in front of one)",
+    )
     triton_url: str | None = Field(None, description="host:port of Triton's gRPC; unset starts a local Triton")
     triton_exit_timeout_s: int = Field(5, ge=1, description="a local Triton's --exit-timeout-secs")
     triton_ready_timeout_s: float = Field(120.0, gt=0, description="how long the demo waits for the models")

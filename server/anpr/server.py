@@ -126,6 +126,7 @@ class AnprServer:
             s.triton_exit_timeout_s,
             s.triton_timeout_s,
             triton_client_arguments(s.security),
+            null_batch_ms=s.null_batch_ms,
         )
         if s.passes.enabled:
             self.vehicles = VehicleEvents(

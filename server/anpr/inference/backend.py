@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -76,9 +77,18 @@ class FramePipeline(Protocol):
 
 
 class NullBackend:
-    """No model at all: finds no plates, instantly. Measures the front end's own cost (benchmarks)."""
+    """No model at all: finds no plates, after `call_s` of waiting that spends no CPU (0: instantly).
+    Measures the front end's own cost (benchmarks); with a GPU's batch time, at the batch sizes a
+    front end forms in front of one (instantly, every batch is the frame or two that just arrived)."""
 
     name = "null"
+
+    def __init__(self, call_s: float = 0.0) -> None:
+        self.call_s = call_s
+
+    async def _wait(self) -> None:
+        if self.call_s:
+            await asyncio.sleep(self.call_s)
 
     async def start(self) -> None:
         return None
@@ -90,12 +100,15 @@ class NullBackend:
         return ModelVersion(DETECTOR.name, "null"), ModelVersion(RECOGNISER.name, "null")
 
     async def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        await self._wait()
         return np.zeros((len(images), 1, 4), np.float32), np.zeros((len(images), 1), np.float32)
 
     async def recognise(self, crops: np.ndarray) -> np.ndarray:
+        await self._wait()
         return np.zeros((len(crops), CTC_COLUMNS, NUM_CLASSES), np.float32)
 
     async def read_encoded(self, frames: Sequence[bytes], request: PipelineRequest) -> list[FramePlates]:
+        await self._wait()
         empty = np.zeros((0, CTC_COLUMNS, NUM_CLASSES), np.float32)
         return [FramePlates([], empty) for _ in frames]
 

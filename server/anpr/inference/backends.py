@@ -32,6 +32,7 @@ async def open_backend(
     triton_exit_timeout_s: int = 5,
     triton_timeout_s: float = 10.0,
     triton_client_arguments: dict[str, Any] | None = None,
+    null_batch_ms: float = 0.0,
 ) -> tuple[PlateBackend, LocalTriton | None]:
     """Creates and starts a backend; for `triton` without a URL, starts and supervises a local Triton
     on the pipeline's model repository first. Readiness is the caller's to wait for."""
@@ -40,7 +41,7 @@ async def open_backend(
     if kind == "onnxruntime":
         backend = OnnxRuntimeBackend(pipeline)
     elif kind == "null":
-        backend = NullBackend()
+        backend = NullBackend(null_batch_ms / 1000.0)
     else:
         if triton_url is None:
             local = LocalTriton(pipeline.model_repository, triton_exit_timeout_s, models=served_models(pipeline))
