@@ -32,8 +32,8 @@ def decode_ctc(probs: np.ndarray, blank_scale: float = 1.0) -> PlateText:
     """Greedy CTC decoding of one (T, classes) probability matrix.
 
     `blank_scale` < 1 weighs the blank down before each column's choice: CTC-trained recognisers put
-    most of a column's mass on the blank, so a faint character loses to it and is dropped (deletions
-    are most of the shipped recogniser's errors). The probabilities themselves are not changed.
+    most of a column's mass on the blank, so a faint character loses to it and is dropped (and so,
+    weighed down, a faint emblem is read as one). The probabilities themselves are not changed.
     A character's confidence is the highest probability it reached over the columns it spans.
     """
     if blank_scale == 1.0:
