@@ -16,6 +16,7 @@ from anpr.observability.rate_limited import RateLimitedLog
 
 class FlakyBackend(NullBackend):
     def __init__(self) -> None:
+        super().__init__()
         self.failing = True
         self.calls = 0
 
