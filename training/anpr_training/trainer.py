@@ -67,8 +67,8 @@ class TrainingRun:
     # recogniser: how far a real crop's box is moved, in units of the shipped detector's synthetic box
     # error (4.5% of the width, 7% of the height); on real photos its boxes err about 1.4 times as much
     real_crop_jitter: float = 0.7
-    # recogniser: real plates narrower than this (image pixels) are not trained on: the photos' smallest
-    # plates are a few pixels wide, past reading, and teach the recogniser to hedge (0: all plates)
+    # recogniser: real plates narrower than this (image pixels) are not trained on (0: all plates; the
+    # photos' smallest are a few pixels wide; 30 was tried and not shipped: training/candidates/README.md)
     real_crop_min_width: float = 0.0
     # recogniser: a hidden character (`?`) of a real label is any one character (False) or any one
     # character or none (True: a greyed-out character shows none, reading it teaches reading smudges)
@@ -312,10 +312,11 @@ def hidden_optional_ctc_loss(logits: torch.Tensor, targets: torch.Tensor, length
     nll = nn.functional.ctc_loss(
         extended[:, owners], variants, input_lengths, variant_lengths, blank=0, reduction="none"
     )
+    # Every variant fits the output columns (at most MAX_PLATE_CHARS characters with a blank between
+    # repeats is 19 of 32), so each is finite; unused slots stay infinite and weigh nothing.
     per_label = torch.full((len(logits), 2**MAX_OPTIONAL_HIDDEN), float("inf"), device=logits.device)
     per_label = per_label.index_put((owners, slots), nll)
     combined = -torch.logsumexp(-per_label, dim=1)
-    combined = torch.where(torch.isfinite(combined), combined, torch.zeros_like(combined))  # as zero_infinity
     return (combined / lengths.clamp(min=1)).mean()
 
 
