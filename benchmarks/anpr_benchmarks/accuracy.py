@@ -14,6 +14,7 @@ beside the front-end path.
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from anpr.inference.pipeline import PipelineSettings
 from anpr_benchmarks.common import RESULTS, pyplot, save_figure, write_result
 from anpr_benchmarks.evaluation.errors import write_errors
 from anpr_benchmarks.evaluation.evaluate import evaluate
+from anpr_benchmarks.evaluation.metrics import Tally
 from anpr_synth.real_sets import HELD_OUT, UnknownSplit, split_of
 
 HEADLINES = ("read_rate", "plate_accuracy", "detection_recall", "detection_precision")
@@ -45,8 +47,38 @@ def labelled_set(directory: Path) -> LabelledSet:
     return LabelledSet(directory.name, directory, HELD_OUT if trains else None)
 
 
+PlateKey = tuple[str, int]  # (image, the label's place in its file)
+
+
+def paired_difference(a: dict[PlateKey, bool], b: dict[PlateKey, bool]) -> dict[str, float | int]:
+    """Two versions on the same plates: how many only `a` reads, how many only `b` reads, and the exact
+    two-sided sign-test p-value of that split (McNemar's exact test): the chance of a split at least as
+    uneven if neither version were better. Plates either version lacks are left out."""
+    common = a.keys() & b.keys()
+    only_a = sum(a[key] and not b[key] for key in common)
+    only_b = sum(b[key] and not a[key] for key in common)
+    n = only_a + only_b
+    tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2**n if n else 1.0
+    return {"plates": len(common), "only_a": only_a, "only_b": only_b, "p_value": min(1.0, 2 * tail)}
+
+
+def _plates_read(tally: Tally, min_plate_width: float) -> dict[PlateKey, bool]:
+    """Each counted plate with text: read (boxed: its matched read is the text; text-only: the text is
+    among the frame's reads)."""
+    read: dict[PlateKey, bool] = {}
+    for frame in tally.scored(min_plate_width):
+        for k, plate in enumerate(frame.plates):
+            if plate.label.has_text and not plate.ignored:
+                read[(frame.image, k)] = bool(plate.exact if plate.exact is not None else plate.read_in_frame)
+    return read
+
+
 async def _score(
-    sets: list[LabelledSet], settings: PipelineSettings, errors: Path | None, min_plate_width: float
+    sets: list[LabelledSet],
+    settings: PipelineSettings,
+    errors: Path | None,
+    min_plate_width: float,
+    plates_read: dict[str, dict[PlateKey, bool]] | None = None,
 ) -> dict[str, dict]:
     scores = {}
     kind = "triton" if settings.preprocessing == "triton" else "onnxruntime"
@@ -61,6 +93,8 @@ async def _score(
                 min_plate_width=min_plate_width,
             )
             scores[labelled.name] = {**report.metrics, "split": labelled.split, "skipped": len(report.skipped)}
+            if plates_read is not None:
+                plates_read[labelled.name] = _plates_read(report.tally, min_plate_width)
             if min_plate_width > 0:  # the same reads, every labelled plate counted, however small
                 everything = report.tally.summary(1.0, min_plate_width=0.0)
                 scores[labelled.name]["all_plates"] = {metric: everything[metric] for metric in HEADLINES}
@@ -82,6 +116,7 @@ def run(
     writes NAME.json, NAME.png and NAME_errors/ (the newest version, front-end path)."""
     sets = [labelled_set(directory) for directory in directories]
     results = {}
+    read_by: dict[str, dict[str, dict[PlateKey, bool]]] = {}  # version label -> set -> plate -> read
     for version in versions:
         for placement in placements:
             settings = PipelineSettings(
@@ -95,12 +130,19 @@ def run(
             newest = version == max(versions) and placement == placements[0]
             errors = out / f"{name}_errors" if newest else None
             label = f"v{version}" if placement == "front_end" else f"v{version} {placement}"
-            results[label] = asyncio.run(_score(sets, settings, errors, min_plate_width))
+            read_by[label] = {}
+            results[label] = asyncio.run(_score(sets, settings, errors, min_plate_width, read_by[label]))
+    labels = list(results)
+    paired = {
+        f"{older} vs {newer}": {s.name: paired_difference(read_by[older][s.name], read_by[newer][s.name]) for s in sets}
+        for older, newer in zip(labels, labels[1:])
+    }
     payload = {
         "sets": {s.name: {"path": str(s.directory), "split": s.split} for s in sets},
         "min_plate_width": min_plate_width,
         "placements": list(placements),
         "versions": results,
+        "paired": paired,
     }
     write_result(name, payload, out)
     plot(payload, out / f"{name}.png")
@@ -141,4 +183,12 @@ def format_table(payload: dict) -> str:
                 for value in values
             ]
             lines.append(f"{labelled:<18} {metric:<20} " + " ".join(f"{s:>8}" for s in shown))
+    for pair, per_set in payload.get("paired", {}).items():
+        older, newer = pair.split(" vs ")
+        lines.append(f"paired, {pair}: plates read by one version only (sign test p: < 0.05 is unlikely by chance)")
+        for labelled, d in per_set.items():
+            lines.append(
+                f"  {labelled:<18} {older} only {d['only_a']:>4}   {newer} only {d['only_b']:>4}   "
+                f"of {d['plates']:>5}   p = {d['p_value']:.3f}"
+            )
     return "\n".join(lines)

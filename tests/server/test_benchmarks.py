@@ -167,12 +167,20 @@ def test_gpu_script_runs_on_the_cpu_and_writes_its_results(tmp_path: Path) -> No
 
 
 def test_accuracy_benchmark_scores_each_version_on_each_set(tiny_labelled_set: Path, tmp_path: Path) -> None:
-    args = ["bench", "accuracy", str(tiny_labelled_set), "--versions", "1", "--out", str(tmp_path), "--name", "quick"]
-    assert main(args) == 0
+    args = ["bench", "accuracy", str(tiny_labelled_set), "--versions", "1", "2", "--out", str(tmp_path)]
+    assert main([*args, "--name", "quick"]) == 0
     payload = json.loads((tmp_path / "quick.json").read_text())
     scores = payload["versions"]["v1"][tiny_labelled_set.name]
     assert scores["frames"] == 12 and scores["split"] is None  # a synthetic set: held out whole
     assert 0 < scores["plate_accuracy"] <= 1
+    # The paired count is of the same plates: its difference is the difference of plate accuracies.
+    paired = payload["paired"]["v1 vs v2"][tiny_labelled_set.name]
+    newer = payload["versions"]["v2"][tiny_labelled_set.name]
+    assert paired["plates"] == scores["plates_with_text"]
+    assert (paired["only_b"] - paired["only_a"]) / paired["plates"] == pytest.approx(
+        newer["plate_accuracy"] - scores["plate_accuracy"]
+    )
+    assert 0 < paired["p_value"] <= 1
     assert (tmp_path / "quick.png").stat().st_size > 5_000
     assert (tmp_path / "quick_errors" / tiny_labelled_set.name / "errors.json").exists()
 

@@ -120,3 +120,17 @@ def test_extended_label_lines_parse_and_bad_ones_name_the_line(tmp_path: Path) -
         labels.write_text(bad)
         with pytest.raises(LabelError, match=message):
             parse_label_file(labels, "a.jpg")
+
+
+def test_paired_difference_is_an_exact_sign_test_on_the_plates_both_versions_saw() -> None:
+    from anpr_benchmarks.accuracy import paired_difference
+
+    older = {("a.jpg", k): False for k in range(12)}
+    newer = {("a.jpg", k): k < 10 for k in range(12)} | {("b.jpg", 0): True}  # b.jpg: only one version saw it
+    d = paired_difference(older, newer)
+    assert (d["plates"], d["only_a"], d["only_b"]) == (12, 0, 10)
+    assert d["p_value"] == pytest.approx(2 / 2**10)
+    assert paired_difference(newer, older)["p_value"] == d["p_value"]  # two-sided
+    even = paired_difference({("a", 0): True, ("a", 1): False}, {("a", 0): False, ("a", 1): True})
+    assert even["p_value"] == 1.0
+    assert paired_difference(older, older) == {"plates": 12, "only_a": 0, "only_b": 0, "p_value": 1.0}
