@@ -260,7 +260,7 @@ def test_a_hidden_character_may_be_read_as_nothing_when_asked() -> None:
     only_full = (
         torch.tensor([[a, WILDCARD, b, WILDCARD, WILDCARD, WILDCARD]]),
         torch.tensor([6]),
-    )  # too many to enumerate
+    )
     assert hidden_optional_ctc_loss(logits, *only_full).item() == pytest.approx(
         wildcard_ctc_loss(ctc, logits, *only_full).item(), rel=1e-4
     )
