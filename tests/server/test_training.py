@@ -264,3 +264,14 @@ def test_a_hidden_character_may_be_read_as_nothing_when_asked() -> None:
     assert hidden_optional_ctc_loss(logits, *only_full).item() == pytest.approx(
         wildcard_ctc_loss(ctc, logits, *only_full).item(), rel=1e-4
     )
+
+
+def test_held_out_reads_may_skip_hidden_characters_when_asked() -> None:
+    from anpr_training.datasets import encode_label
+    from anpr_training.trainer import _reads_label
+
+    target = encode_label("074?C?V")
+    assert _reads_label("0741C2V", target) and not _reads_label("074CV", target)
+    assert _reads_label("074CV", target, skip_hidden=True) and _reads_label("074C2V", target, skip_hidden=True)
+    assert not _reads_label("07CV", target, skip_hidden=True)  # a visible character missing
+    assert not _reads_label("AB12CD", encode_label("AB12CDE"), skip_hidden=True)

@@ -238,14 +238,25 @@ def train_detector(run: TrainingRun) -> PlateDetector:
     return model.eval()
 
 
-def _reads_label(read: str, target: list[int]) -> bool:
-    """Whether a read is the label, a hidden character (WILDCARD) standing for any one character."""
-    encoded = encode_text(read)
+def _matches(encoded: list[int], target: list[int]) -> bool:
     return len(encoded) == len(target) and all(t in (WILDCARD, r) for r, t in zip(encoded, target))
 
 
-def recogniser_accuracy(model: PlateRecogniser, crops: np.ndarray, targets: np.ndarray, lengths: np.ndarray) -> float:
-    """Exact-match rate of greedy CTC decoding on a held-out set (hidden characters match anything)."""
+def _reads_label(read: str, target: list[int], skip_hidden: bool = False) -> bool:
+    """Whether a read is the label, a hidden character (WILDCARD) standing for any one character, or
+    with `skip_hidden` for any one character or none."""
+    encoded = encode_text(read)
+    if not skip_hidden or WILDCARD not in target:
+        return _matches(encoded, target)
+    variants, variant_lengths, _, _ = _hidden_optional_targets(np.array([target]), np.array([len(target)]))
+    return any(_matches(encoded, variant[:n].tolist()) for variant, n in zip(variants, variant_lengths))
+
+
+def recogniser_accuracy(
+    model: PlateRecogniser, crops: np.ndarray, targets: np.ndarray, lengths: np.ndarray, skip_hidden: bool = False
+) -> float:
+    """Exact-match rate of greedy CTC decoding on a held-out set (hidden characters match anything;
+    with `skip_hidden`, nothing too)."""
     model.eval()
     correct = 0
     device = next(model.parameters()).device
@@ -254,7 +265,8 @@ def recogniser_accuracy(model: PlateRecogniser, crops: np.ndarray, targets: np.n
             x = unit_scaled(torch.from_numpy(crops[start : start + 256]))[:, None].to(device)
             probs = torch.softmax(model(x), dim=-1).cpu().numpy()
             for k, p in enumerate(probs):
-                correct += _reads_label(decode_ctc(p).text, targets[start + k, : lengths[start + k]].tolist())
+                target = targets[start + k, : lengths[start + k]].tolist()
+                correct += _reads_label(decode_ctc(p).text, target, skip_hidden)
     model.train()
     return correct / len(crops)
 
@@ -412,9 +424,11 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
                 log.info("recogniser step %d held-out synthetic exact match %.4f", step + 1, accuracy)
                 if real_held_out is not None:
                     log.info(
-                        "recogniser step %d held-out real crops exact match (hidden characters match any) %.4f",
+                        "recogniser step %d held-out real crops exact match (hidden characters match any) %.4f, "
+                        "hidden characters read or skipped %.4f",
                         step + 1,
                         recogniser_accuracy(model, *real_held_out),
+                        recogniser_accuracy(model, *real_held_out, skip_hidden=True),
                     )
         progress.set_postfix(loss=f"{loss.item():.3f}", held_out=f"{accuracy:.3f}")
     return model.eval().cpu()
