@@ -27,6 +27,13 @@ def normalise_label_text(text: str) -> str:
     return re.sub(r"[^A-Z0-9?]", "", text.upper())
 
 
+def reads_label(label: str, read: str, hidden_may_be_skipped: bool = False) -> bool:
+    """Whether `read` is the label's text, each hidden character (`?`) standing for any one character
+    (or, with `hidden_may_be_skipped`, for any one character or none: a greyed-out character shows none)."""
+    hidden = ".?" if hidden_may_be_skipped else "."
+    return re.fullmatch("".join(hidden if c == HIDDEN else re.escape(c) for c in label), read) is not None
+
+
 @dataclass(frozen=True)
 class PlateLabel:
     """One labelled plate: its box (x1, y1, x2, y2 in pixels; None when unknown) and its text ("" when

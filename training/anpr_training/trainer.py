@@ -16,9 +16,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from anpr.contract import DETECTOR, RECOGNISER
+from anpr.contract import CHARSET, DETECTOR, RECOGNISER
 from anpr.vision.crop import crop_plate
-from anpr.vision.ctc import decode_ctc, encode_text
+from anpr.vision.ctc import decode_ctc
+from anpr_synth.labelled_set import HIDDEN, reads_label
 from anpr_synth.real_sets import HELD_OUT
 from anpr_synth.scene import jittered_box
 from anpr_training.checkpoints import checkpoint_width, load_checkpoint, load_weights, save_checkpoint
@@ -238,18 +239,11 @@ def train_detector(run: TrainingRun) -> PlateDetector:
     return model.eval()
 
 
-def _matches(encoded: list[int], target: list[int]) -> bool:
-    return len(encoded) == len(target) and all(t in (WILDCARD, r) for r, t in zip(encoded, target))
-
-
 def _reads_label(read: str, target: list[int], skip_hidden: bool = False) -> bool:
-    """Whether a read is the label, a hidden character (WILDCARD) standing for any one character, or
-    with `skip_hidden` for any one character or none."""
-    encoded = encode_text(read)
-    if not skip_hidden or WILDCARD not in target:
-        return _matches(encoded, target)
-    variants, variant_lengths, _, _ = _hidden_optional_targets(np.array([target]), np.array([len(target)]))
-    return any(_matches(encoded, variant[:n].tolist()) for variant, n in zip(variants, variant_lengths))
+    """Whether a read is the label (class ids), a hidden character (WILDCARD) standing for any one
+    character, or with `skip_hidden` for any one character or none."""
+    label = "".join(HIDDEN if t == WILDCARD else CHARSET[t - 1] for t in target)
+    return reads_label(label, read, hidden_may_be_skipped=skip_hidden)
 
 
 def recogniser_accuracy(

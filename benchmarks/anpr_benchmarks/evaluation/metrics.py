@@ -7,7 +7,6 @@ out of character accuracy; `plate_accuracy_visible` also lets it be read as noth
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -15,7 +14,7 @@ import numpy as np
 
 from anpr.domain import PlateRead
 from anpr.vision.nms import box_iou
-from anpr_synth.labelled_set import HIDDEN, PlateLabel
+from anpr_synth.labelled_set import HIDDEN, PlateLabel, reads_label
 
 MATCH_IOU = 0.5
 
@@ -53,14 +52,13 @@ def align(truth: str, read: str) -> tuple[int, list[tuple[str, str]]]:
 
 
 def text_matches(truth: str, read: str) -> bool:
-    return len(truth) == len(read) and all(_same(t, r) for t, r in zip(truth, read))
+    return reads_label(truth, read)
 
 
 def text_matches_visible(truth: str, read: str) -> bool:
     """Every visible character read, in order; a hidden character read as any one character or as none
     (a dataset's greyed-out character shows none: a recogniser that skips it reads the plate)."""
-    pattern = "".join(".?" if c == HIDDEN else re.escape(c) for c in truth)
-    return re.fullmatch(pattern, read) is not None
+    return reads_label(truth, read, hidden_may_be_skipped=True)
 
 
 def char_score(truth: str, read: str | None) -> float:
