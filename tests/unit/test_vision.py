@@ -126,15 +126,50 @@ def test_a_lower_blank_weight_keeps_faint_characters_at_their_own_confidence() -
 
 
 def test_the_blank_weight_rereads_plates_but_never_makes_one_of_an_empty_box() -> None:
-    settings = PipelineSettings(ctc_blank_scale=0.3)
+    settings = PipelineSettings(ctc_blank_scale=0.3, ctc_split_mass=0)
     box = (10.0, 10.0, 90.0, 30.0)
     plate = _faint(_spelled("AB12CDE", 0.99), 1, "4", 0.3)  # a faint character between A and B
     noise = _faint(_faint(_probs([0] * 32), 5, "X", 0.3), 9, "1", 0.3)  # nothing read at scale 1
     reads = assemble_reads([[Detection(box, 0.9)], [Detection(box, 0.9)]], np.stack([plate, noise]), settings)
     assert [r.text for r in reads[0]] == ["A4B12CDE"]
     assert reads[1] == []
-    unscaled = assemble_reads([[Detection(box, 0.9)]], plate[None], PipelineSettings(ctc_blank_scale=1.0))
+    unscaled = assemble_reads(
+        [[Detection(box, 0.9)]], plate[None], PipelineSettings(ctc_blank_scale=1.0, ctc_split_mass=0)
+    )
     assert [r.text for r in unscaled[0]] == ["AB12CDE"]
+
+
+def test_a_character_split_over_two_blank_columns_is_read_when_asked() -> None:
+    s, b, four = (encode_text(c)[0] for c in "SB4")
+    probs = _probs([s, 0, b, 0, 0, 0, four, 0])
+    probs = _faint(_faint(probs, 3, "3", 0.29), 4, "3", 0.20)  # version 3's own numbers on a clean `3`
+    assert decode_ctc(probs).text == "SB4"  # greedy: the blank wins both columns, the 3 is gone
+    plate = decode_ctc(probs, split_mass=0.4)
+    assert plate.text == "SB34"
+    assert plate.spans == ((0, 1), (2, 3), (3, 5), (6, 7))  # in column order, so formats can refit it
+    assert plate.char_confidences[2] == pytest.approx(1 - 0.71 * 0.80, abs=1e-6)
+    assert decode_ctc(probs, split_mass=0.5).text == "SB4"  # 0.49 in all: below the threshold
+
+
+def test_one_faint_column_or_the_tail_of_a_read_character_is_not_a_split_character() -> None:
+    a, b = encode_text("A")[0], encode_text("B")[0]
+    emblem = _faint(_probs([a, 0, 0, 0, b]), 2, "8", 0.45)  # a coat of arms between groups: one column
+    assert decode_ctc(emblem, split_mass=0.3).text == "AB"
+    tail = _faint(_faint(_probs([a, a, 0, 0, 0, b]), 2, "A", 0.3), 3, "A", 0.3)  # A's own spread
+    assert decode_ctc(tail, split_mass=0.3).text == "AB"
+
+
+def test_split_characters_are_read_only_in_boxes_that_hold_a_plate() -> None:
+    box = (10.0, 10.0, 90.0, 30.0)
+    noise = _faint(_faint(_probs([0] * 32), 5, "X", 0.4), 6, "X", 0.4)  # empty when decoded plainly
+    plate = _faint(_faint(_spelled("AB12CDE", 0.99), 15, "7", 0.3), 16, "7", 0.3)  # after the E (column 12)
+    reads = assemble_reads(
+        [[Detection(box, 0.9)], [Detection(box, 0.9)]], np.stack([plate, noise]), PipelineSettings(ctc_split_mass=0.4)
+    )
+    assert [r.text for r in reads[0]] == ["AB12CDE7"]
+    assert reads[1] == []
+    off = assemble_reads([[Detection(box, 0.9)]], plate[None], PipelineSettings(ctc_split_mass=0))
+    assert [r.text for r in off[0]] == ["AB12CDE"]
 
 
 def test_plate_formats_flag_but_do_not_reject() -> None:

@@ -82,6 +82,13 @@ class PipelineSettings(BaseModel):
         "character wins over the blank instead of being dropped (boxes read as empty at 1 stay empty), but emblems "
         "between a plate's character groups are read as characters too",
     )
+    ctc_split_mass: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="also read a character whose probability is split over two or more neighbouring output "
+        "columns that each went to the blank, when its summed probability reaches this; 0: off",
+    )
 
     @model_validator(mode="after")
     def _verified_below_outright(self) -> PipelineSettings:
@@ -190,9 +197,9 @@ def assemble_reads(
         frame_reads = []
         for detection in found:
             plate = decode_ctc(probs[cursor])
-            if plate.text and settings.ctc_blank_scale != 1.0:
-                # Whether the box holds a plate is decided unscaled (scaled, noise boxes read as text too).
-                plate = decode_ctc(probs[cursor], settings.ctc_blank_scale)
+            if plate.text and (settings.ctc_blank_scale != 1.0 or settings.ctc_split_mass > 0):
+                # Whether the box holds a plate is decided plainly (else noise boxes read as text too).
+                plate = decode_ctc(probs[cursor], settings.ctc_blank_scale, settings.ctc_split_mass or None)
             if settings.format_correction:
                 plate, plate_format = fit_plate_format(probs[cursor], plate, formats, settings.format_min_probability)
             else:
