@@ -21,7 +21,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tritonclient.grpc import InferInput
+from tritonclient.grpc._utils import _get_inference_request  # what grpc.aio's infer() calls
 
+from anpr.contract import DETECTOR, PIPELINE
 from anpr.inference.backend import PlateBackend
 from anpr.inference.backends import running_backend
 from anpr.inference.pipeline import PipelineSettings, run_batch
@@ -148,6 +151,40 @@ def decode_costs(jpegs: list[bytes], rounds: int = 5) -> dict:
     return {**costs, "speedup": costs["colour_then_grey"] / costs["luminance"]}
 
 
+def _request_bytes(name: str, batch: np.ndarray, dtype: str) -> bytes:
+    """The serialised gRPC request tritonclient's `infer` sends for one input (its own builder)."""
+    tensor = InferInput(name, list(batch.shape), dtype)
+    tensor.set_data_from_numpy(batch)
+    request = _get_inference_request(name, [tensor], "", "", None, 0, False, False, 0, None, None)
+    return request.SerializeToString()
+
+
+def forwarding_costs(jpegs: list[bytes], batch_size: int = 64, rounds: int = 21) -> dict:
+    """Microseconds a frame of the front end's Python to build and serialise its Triton request, one
+    thread, the median of interleaved rounds: what the null model leaves out (it sends nothing). `front_end`: the
+    detector's letterboxed uint8 input (the recogniser's crops are 4 KB a plate, not counted);
+    `triton`: the JPEG bytes. gRPC's own sending, on its threads, comes on top of either."""
+    frames = [jpegs[k % len(jpegs)] for k in range(batch_size)]
+    inputs = {
+        "front_end": (DETECTOR.input.name, np.zeros((batch_size, *DETECTOR.input.dims), np.uint8), "UINT8"),
+        "triton": (PIPELINE.input, np.array([[frame] for frame in frames], dtype=np.object_), "BYTES"),
+    }
+    spent: dict[str, list[float]] = {placement: [] for placement in inputs}
+    sizes = {placement: len(_request_bytes(*args)) / batch_size for placement, args in inputs.items()}  # warm-up
+    for _ in range(rounds):
+        for placement, args in inputs.items():
+            started = time.process_time()
+            _request_bytes(*args)
+            spent[placement].append(time.process_time() - started)
+    return {
+        placement: {
+            "us_per_frame": 1e6 * float(np.median(spent[placement])) / batch_size,
+            "bytes_per_frame": sizes[placement],
+        }
+        for placement in inputs
+    }
+
+
 def _downscaled(jpeg: bytes, size: tuple[int, int]) -> bytes:
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     ok, encoded = cv2.imencode(".jpg", cv2.resize(image, size, interpolation=cv2.INTER_AREA))
@@ -203,6 +240,7 @@ def run(
         "message_shapes": shapes,
         "gpu_batch_ms": gpu_batch_ms,
         "decode_ms_per_frame": decode_costs(jpegs),
+        "forwarding_per_frame": forwarding_costs(jpegs),
     }
     write_result(name, payload, out)
     _plot(payload, out / f"{name}.png")
@@ -258,5 +296,10 @@ def format_table(payload: dict) -> str:
             *lines,
             f"JPEG decode, 1280x720: {decode['luminance']:.2f} ms a frame to grey (luminance) vs "
             f"{decode['colour_then_grey']:.2f} colour then grey: {decode['speedup']:.2f}x",
+            *(
+                f"Triton request, 1280x720, pre-processing {placement} (not in the null model): "
+                f"{cost['us_per_frame']:.1f} us a frame to build, {cost['bytes_per_frame'] / 1000:.0f} KB"
+                for placement, cost in payload.get("forwarding_per_frame", {}).items()
+            ),
         ]
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from anpr.api.v1 import anpr_pb2
 from anpr.contract import ModelVersion
-from anpr.domain import FrameImage, FrameOutcome, PixelFormat, PlateRead, RawPixels
+from anpr.domain import FrameImage, FrameOutcome, FrameStatus, PixelFormat, PlateRead, RawPixels
 from anpr.vehicles.records import CaptureRecord, HotlistHit
 
 PIXEL_FORMATS = {anpr_pb2.PIXEL_FORMAT_GRAY8: PixelFormat.GRAY8, anpr_pb2.PIXEL_FORMAT_RGB8: PixelFormat.RGB8}
@@ -36,9 +37,14 @@ def _timestamp(seconds: float) -> Timestamp:
     return stamp
 
 
+@functools.lru_cache(maxsize=16)
 def _versions(model_versions: tuple[ModelVersion, ModelVersion]) -> anpr_pb2.ModelVersions:
+    """Shared, never changed: a message given to another message's constructor is copied into it."""
     detector, recogniser = model_versions
     return anpr_pb2.ModelVersions(detector=str(detector), recogniser=str(recogniser))
+
+
+_STATUS_VALUES = {status: anpr_pb2.FrameStatus.Value(status.name) for status in FrameStatus}
 
 
 def capture_record_message(record: CaptureRecord, with_images: bool) -> anpr_pb2.VehicleEvent:
@@ -99,17 +105,17 @@ def frame_result(
     received_at: float,
     model_versions: tuple[ModelVersion, ModelVersion],
 ) -> anpr_pb2.FrameResult:
-    return anpr_pb2.FrameResult(
-        camera_id=camera_id,
-        sequence=sequence,
-        status=anpr_pb2.FrameStatus.Value(outcome.status.name),
-        reason=outcome.reason,
-        reads=[plate_read_message(read) for read in outcome.reads],
-        model_versions=_versions(model_versions),
-        timings=anpr_pb2.Timings(
-            decode_ms=outcome.decode_ms,
-            queue_ms=outcome.queue_ms,
-            inference_ms=outcome.inference_ms,
-            total_ms=(time.monotonic() - received_at) * 1000.0,
-        ),
-    )
+    # Every frame's answer is built here: fields are set in place, the empty ones not at all (half the
+    # cost of building it from keyword arguments and sub-messages).
+    result = anpr_pb2.FrameResult(camera_id=camera_id, sequence=sequence, status=_STATUS_VALUES[outcome.status])
+    if outcome.reason:
+        result.reason = outcome.reason
+    if outcome.reads:
+        result.reads.extend(plate_read_message(read) for read in outcome.reads)
+    result.model_versions.CopyFrom(_versions(model_versions))
+    timings = result.timings
+    timings.decode_ms = outcome.decode_ms
+    timings.queue_ms = outcome.queue_ms
+    timings.inference_ms = outcome.inference_ms
+    timings.total_ms = (time.monotonic() - received_at) * 1000.0
+    return result

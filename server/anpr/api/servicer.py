@@ -199,16 +199,28 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
 
     def _intake(
         self,
-        frame: anpr_pb2.Frame,
+        frames: list[anpr_pb2.Frame],
         reply: Callable[[anpr_pb2.FrameResult], None],
         stream: object,
         budget_ms: float | None = None,
     ) -> None:
-        """Validates a frame and schedules it, or answers INVALID at once. Decoding comes later. Only
-        a valid camera id is kept (stats, queues) or echoed back (not a hostile id of megabytes).
-        `budget_ms`: the call's latency budget, for a frame that does not give its own."""
+        """Takes the frames of one message, received now, in order. `budget_ms`: the call's latency
+        budget, for a frame that does not give its own."""
         received_at = time.monotonic()
-        self.metrics.frames_received.inc()
+        self.metrics.frames_received.inc(len(frames))
+        for frame in frames:
+            self._intake_frame(frame, reply, stream, budget_ms, received_at)
+
+    def _intake_frame(
+        self,
+        frame: anpr_pb2.Frame,
+        reply: Callable[[anpr_pb2.FrameResult], None],
+        stream: object,
+        budget_ms: float | None,
+        received_at: float,
+    ) -> None:
+        """Validates a frame and schedules it, or answers INVALID at once. Decoding comes later. Only
+        a valid camera id is kept (stats, queues) or echoed back (not a hostile id of megabytes)."""
         camera_id = frame.camera_id
         image = frame_image(frame)
         try:
@@ -401,8 +413,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
                     for _ in frames[1:]:
                         await slots.acquire()
                     unanswered += len(frames)
-                    for frame in frames:
-                        self._intake(frame, reply, stream, budget_ms)
+                    self._intake(frames, reply, stream, budget_ms)
             finally:
                 results.put_nowait(None)
 
@@ -507,7 +518,7 @@ class PlateRecognitionServicer(anpr_pb2_grpc.PlateRecognitionServicer):
             if not answered.done():
                 answered.set_result(result)
 
-        self._intake(request.frame, reply, stream, budget_ms)
+        self._intake([request.frame], reply, stream, budget_ms)
         try:
             return anpr_pb2.RecognizeResponse(result=await answered)
         except asyncio.CancelledError:

@@ -76,6 +76,9 @@ class FramePipeline(Protocol):
         ...
 
 
+NULL_VERSIONS = (ModelVersion(DETECTOR.name, "null"), ModelVersion(RECOGNISER.name, "null"))
+
+
 class NullBackend:
     """No model at all: finds no plates, after `call_s` of waiting that spends no CPU (0: instantly).
     Measures the front end's own cost (benchmarks); with a GPU's batch time, at the batch sizes a
@@ -97,7 +100,7 @@ class NullBackend:
         return True
 
     def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
-        return ModelVersion(DETECTOR.name, "null"), ModelVersion(RECOGNISER.name, "null")
+        return NULL_VERSIONS
 
     async def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         await self._wait()

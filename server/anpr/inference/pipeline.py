@@ -10,6 +10,7 @@ the same box decoding and crops); the reads are made from its output here, by th
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -111,9 +112,7 @@ class PipelineSettings(BaseModel):
 
     def model_versions(self) -> tuple[ModelVersion, ModelVersion]:
         """The (detector, recogniser) versions these settings ask for."""
-        return ModelVersion(DETECTOR.name, str(self.detector_version)), ModelVersion(
-            RECOGNISER.name, str(self.recogniser_version)
-        )
+        return _model_versions(self.detector_version, self.recogniser_version)
 
     def model_path(self, spec: ModelSpec) -> Path:
         """The ONNX file of the configured version of a model."""
@@ -139,6 +138,12 @@ class PipelineSettings(BaseModel):
     @property
     def recogniser_path(self) -> Path:
         return self.model_path(RECOGNISER)
+
+
+@functools.lru_cache(maxsize=16)
+def _model_versions(detector_version: int, recogniser_version: int) -> tuple[ModelVersion, ModelVersion]:
+    # Asked for every frame's answer: made once.
+    return ModelVersion(DETECTOR.name, str(detector_version)), ModelVersion(RECOGNISER.name, str(recogniser_version))
 
 
 @dataclass(frozen=True)

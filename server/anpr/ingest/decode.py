@@ -119,7 +119,9 @@ def _check_encoded(data: bytes, limits: DecodeLimits) -> None:
         )
     # libjpeg "decodes" a cut-off file by painting the missing part grey: refuse it up front (the strict
     # decode also refuses one whose end marker was forged). Zero padding after it is allowed.
-    if data.startswith(JPEG_MAGIC) and not data[-4096:].rstrip(b"\0").endswith(b"\xff\xd9"):
+    if data.startswith(JPEG_MAGIC) and not (
+        data.endswith(b"\xff\xd9") or data[-4096:].rstrip(b"\0").endswith(b"\xff\xd9")
+    ):
         raise InvalidFrame("corrupt image data: truncated JPEG (no end-of-image marker)", Reason.CORRUPT)
     check_shape(*encoded_size(data), limits)
 

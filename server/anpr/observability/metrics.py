@@ -133,6 +133,13 @@ class ServerMetrics:
             self.stage_latency.labels(stage)
         for stage in ("queue", "end_to_end"):
             self.budget_used.labels(stage)
+        # Every answered frame updates these: their labelled children, looked up once (a lookup costs
+        # as much as the update).
+        self._answered: dict[tuple[FrameStatus, Reason | None], Any] = {}
+        self._decode_s = self.stage_latency.labels("decode")
+        self._queue_s = self.stage_latency.labels("queue")
+        self._total_s = self.stage_latency.labels("end_to_end")
+        self._queue_used, self._total_used = self.budget_used.labels("queue"), self.budget_used.labels("end_to_end")
         self._http: WSGIServer | None = None
 
     def set_models(self, backend: str, versions: tuple[ModelVersion, ...]) -> None:
@@ -149,16 +156,22 @@ class ServerMetrics:
         reads: int,
         budget_ms: float | None = None,
     ) -> None:
-        self.frames_answered.labels(status.name, code.value if code else "none").inc()
+        answered = self._answered.get((status, code))
+        if answered is None:  # at most one per status and reason code
+            answered = self._answered[status, code] = self.frames_answered.labels(
+                status.name, code.value if code else "none"
+            )
+        answered.inc()
         if status is FrameStatus.PROCESSED:
             self.frames_processed.inc()
-            self.plate_reads.inc(reads)
-            self.stage_latency.labels("decode").observe(decode_ms / 1000)
-            self.stage_latency.labels("queue").observe(queue_ms / 1000)
-            self.stage_latency.labels("end_to_end").observe(total_ms / 1000)
+            if reads:
+                self.plate_reads.inc(reads)
+            self._decode_s.observe(decode_ms / 1000)
+            self._queue_s.observe(queue_ms / 1000)
+            self._total_s.observe(total_ms / 1000)
             if budget_ms:
-                self.budget_used.labels("queue").observe(queue_ms / budget_ms)
-                self.budget_used.labels("end_to_end").observe(total_ms / budget_ms)
+                self._queue_used.observe(queue_ms / budget_ms)
+                self._total_used.observe(total_ms / budget_ms)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
