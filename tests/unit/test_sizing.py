@@ -67,6 +67,21 @@ def test_gpu_throughput_combines_both_models_per_frame(tmp_path: Path) -> None:
     assert measured.frame_bytes > 10_000 and "H100" in measured.sources["gpu"]
 
 
+def test_forwarding_rate_adds_building_the_triton_request_to_the_null_model(tmp_path: Path) -> None:
+    batched = {"frames_per_cpu_second": 4000.0}
+    placements = {
+        "machine": {"cpu": "test CPU"},
+        "message_shapes": {"1280x720": {"triton": {"batched": batched}}},
+    }
+    (tmp_path / "overhead_placements.json").write_text(json.dumps(placements))
+    assert measure(tmp_path, frames=1).forward_frames_per_cpu_s == 4000.0
+    placements["forwarding_per_frame"] = {"triton": {"us_per_frame": 150.0}}
+    (tmp_path / "overhead_placements.json").write_text(json.dumps(placements))
+    measured = measure(tmp_path, frames=1)
+    assert math.isclose(measured.forward_frames_per_cpu_s, 1 / (250e-6 + 150e-6))  # 2,500 frames per CPU-second
+    assert "150 us" in measured.sources["forward"]
+
+
 def test_day_simulation_scales_with_load_and_counts_drops() -> None:
     minutes = np.arange(0, 24 * 60)
     assert math.isclose(float(traffic(minutes).max()), 1.0, rel_tol=0.02)
