@@ -153,10 +153,18 @@ def test_a_character_split_over_two_blank_columns_is_read_when_asked() -> None:
 
 def test_one_faint_column_or_the_tail_of_a_read_character_is_not_a_split_character() -> None:
     a, b = encode_text("A")[0], encode_text("B")[0]
-    emblem = _faint(_probs([a, 0, 0, 0, b]), 2, "8", 0.45)  # a coat of arms between groups: one column
-    assert decode_ctc(emblem, split_mass=0.3).text == "AB"
-    tail = _faint(_faint(_probs([a, a, 0, 0, 0, b]), 2, "A", 0.3), 3, "A", 0.3)  # A's own spread
-    assert decode_ctc(tail, split_mass=0.3).text == "AB"
+    emblem = _faint(_probs([a, 0, 0, 0, b, 0, a]), 2, "8", 0.45)  # a coat of arms between groups: one column
+    assert decode_ctc(emblem, split_mass=0.3).text == "ABA"
+    tail = _faint(_faint(_probs([a, a, 0, 0, 0, b, 0, a]), 2, "A", 0.3), 3, "A", 0.3)  # A's own spread
+    assert decode_ctc(tail, split_mass=0.3).text == "ABA"
+
+
+def test_split_characters_are_not_added_to_reads_too_short_to_be_plates() -> None:
+    k, t, x = (encode_text(c)[0] for c in "KTX")
+    sticker = _faint(_faint(_probs([k, 0, 0, 0, t]), 2, "I", 0.3), 3, "I", 0.3)  # a dealer sticker's KIT, read KT
+    assert decode_ctc(sticker, split_mass=0.3).text == "KT"
+    longer = _faint(_faint(_probs([k, 0, 0, 0, t, 0, x]), 2, "I", 0.3), 3, "I", 0.3)
+    assert decode_ctc(longer, split_mass=0.3).text == "KITX"
 
 
 def test_split_characters_are_read_only_in_boxes_that_hold_a_plate() -> None:

@@ -88,7 +88,8 @@ class PipelineSettings(BaseModel):
         ge=0,
         le=1,
         description="also read a character whose probability is split over two or more neighbouring output "
-        "columns that each went to the blank, when its summed probability reaches this; 0: off",
+        "columns that each went to the blank, when its summed probability reaches this (reads of 3 or more "
+        "characters); 0: off",
     )
 
     @model_validator(mode="after")

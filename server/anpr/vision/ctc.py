@@ -28,6 +28,11 @@ def encode_text(text: str) -> list[int]:
     return [CHARSET.index(c) + 1 for c in text]
 
 
+# Split characters are added to reads of at least this many characters: a read of one or two is a sticker,
+# a sign's fragment or noise far more often than a plate, and must not be made to look like one.
+SPLIT_MIN_CHARACTERS = 3
+
+
 def decode_ctc(probs: np.ndarray, blank_scale: float = 1.0, split_mass: float | None = None) -> PlateText:
     """Greedy CTC decoding of one (T, classes) probability matrix.
 
@@ -38,7 +43,7 @@ def decode_ctc(probs: np.ndarray, blank_scale: float = 1.0, split_mass: float | 
 
     `split_mass`: also read a character whose probability is split over two or more neighbouring
     columns that each went to the blank (see `_split_characters`), when its probability summed over
-    them reaches this; None: off.
+    them reaches this, in reads of at least SPLIT_MIN_CHARACTERS; None: off.
     """
     if blank_scale == 1.0:
         best = probs.argmax(axis=1)
@@ -62,7 +67,7 @@ def decode_ctc(probs: np.ndarray, blank_scale: float = 1.0, split_mass: float | 
             spans.append([column, column + 1])
         previous = cls
     plate = PlateText("".join(chars), tuple(confidences), tuple((start, stop) for start, stop in spans))
-    if split_mass is not None and plate.text:
+    if split_mass is not None and len(plate.text) >= SPLIT_MIN_CHARACTERS:
         plate = _split_characters(probs, best, plate, split_mass)
     return plate
 
