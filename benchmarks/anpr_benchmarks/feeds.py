@@ -242,11 +242,13 @@ def calibrate(server: ServerProcess, cameras: int, seconds: float, jpegs: list[b
 class ServerProcess:
     """`anpr serve` in its own process, on free ports, with settings from the environment."""
 
-    def __init__(self, backend: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, backend: str, env: dict[str, str] | None = None, module: str | None = None) -> None:
+        """`module`: run that module instead (one that logs the same start-up lines: the gRPC floor)."""
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"anpr-bench-serve-{os.getpid()}.log"
         environment = {**os.environ, "ANPR_PORT": "0", "ANPR_METRICS_PORT": "0", **(env or {})}
+        command = ["-m", module] if module else ["-m", "anpr.cli", "serve", "--backend", backend]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "anpr.cli", "serve", "--backend", backend],
+            [sys.executable, *command],
             stdout=subprocess.DEVNULL,
             stderr=open(self.log, "w"),
             env=environment,

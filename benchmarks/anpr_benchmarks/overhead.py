@@ -106,6 +106,7 @@ def _null_model(
 
 
 PLACEMENTS = ("front_end", "triton")
+GRPC_FLOOR = "grpc_floor"  # not a placement: the same messages through a server that only answers them
 
 
 def message_shapes(env: dict[str, str], cameras: int, seconds: float, jpegs: list[bytes], shares: float = 0.6) -> dict:
@@ -128,6 +129,16 @@ def message_shapes(env: dict[str, str], cameras: int, seconds: float, jpegs: lis
                 shapes[label] = {"capacity_fps": capacity, "offered_fps": shares * capacity, **measured}
         finally:
             server.stop()
+    # What gRPC alone costs at the load the forwarding front end was measured at (anpr_benchmarks.grpc_floor).
+    floor = ServerProcess("", module="anpr_benchmarks.grpc_floor")
+    placements[GRPC_FLOOR] = {}
+    try:
+        for label, batched in (("single", False), ("batched", True)):
+            offered = placements["triton"][label]["offered_fps"]
+            measured = _null_model(env, cameras, offered, seconds, jpegs, batched, floor)
+            placements[GRPC_FLOOR][label] = {"capacity_fps": None, "offered_fps": offered, **measured}
+    finally:
+        floor.stop()
     return placements
 
 
@@ -261,7 +272,7 @@ def _plot(payload: dict, path: Path) -> None:
             for shape, measured in shapes.items():
                 labels.append(f"{size}\n{placement}\n{shape}")
                 per_core.append(measured["frames_per_cpu_second"] or 0)
-                colours.append({"front_end": "#2ca02c", "triton": "#1f77b4"}[placement])
+                colours.append({"front_end": "#2ca02c", "triton": "#1f77b4", GRPC_FLOOR: "#999999"}[placement])
     axes[1].bar(labels, per_core, color=colours)
     axes[1].axhline(10_000, color="red", linestyle="--", label="target 10,000")
     axes[1].set_ylabel("frames per CPU-second of the server")
@@ -281,6 +292,12 @@ def format_table(payload: dict) -> str:
         for placement, shapes in placements.items():
             for shape, m in shapes.items():
                 dropped = 100 * m["run"]["drop_ratio"]
+                if placement == GRPC_FLOOR:
+                    lines.append(
+                        f"gRPC floor (answering only), {size}, {shape} messages at {m['offered_fps']:.0f} frames/s "
+                        f"(dropped {dropped:.1f}%): {m['frames_per_cpu_second'] or 0:.0f} frames per CPU-second"
+                    )
+                    continue
                 lines.append(
                     f"null model, {size}, pre-processing {placement}, {shape} messages at {m['offered_fps']:.0f} "
                     f"frames/s (0.6x its capacity {m['capacity_fps']:.0f}; dropped {dropped:.1f}%): "

@@ -119,7 +119,9 @@ def test_overhead_benchmark_compares_server_and_bare_backend(tmp_path: Path) -> 
     assert payload["server_run"]["answered"] == payload["server_run"]["sent"]
     for size in ("1280x720", "160x90"):
         placements = payload["message_shapes"][size]
-        assert set(placements) == {"front_end", "triton"}
+        assert set(placements) == {"front_end", "triton", "grpc_floor"}
+        floor, forwarding = placements["grpc_floor"], placements["triton"]
+        assert floor["batched"]["offered_fps"] == forwarding["batched"]["offered_fps"]  # the same load
         for shapes in placements.values():
             assert set(shapes) == {"single", "batched"}
             for measured in shapes.values():
@@ -127,6 +129,9 @@ def test_overhead_benchmark_compares_server_and_bare_backend(tmp_path: Path) -> 
                 assert measured["frames_per_cpu_second"] > 0
     decode = payload["decode_ms_per_frame"]
     assert decode["speedup"] == decode["colour_then_grey"] / decode["luminance"] and decode["luminance"] > 0
+    request = payload["forwarding_per_frame"]
+    assert request["front_end"]["bytes_per_frame"] > 384 * 640 > request["triton"]["bytes_per_frame"] > 10_000
+    assert request["triton"]["us_per_frame"] > 0
     assert (tmp_path / "quick.png").stat().st_size > 5_000
 
 
