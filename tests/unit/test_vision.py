@@ -159,12 +159,14 @@ def test_one_faint_column_or_the_tail_of_a_read_character_is_not_a_split_charact
     assert decode_ctc(tail, split_mass=0.3).text == "ABA"
 
 
-def test_split_characters_are_not_added_to_reads_too_short_to_be_plates() -> None:
+def test_split_characters_go_only_into_reads_of_plate_length() -> None:
     k, t, x = (encode_text(c)[0] for c in "KTX")
     sticker = _faint(_faint(_probs([k, 0, 0, 0, t]), 2, "I", 0.3), 3, "I", 0.3)  # a dealer sticker's KIT, read KT
     assert decode_ctc(sticker, split_mass=0.3).text == "KT"
     longer = _faint(_faint(_probs([k, 0, 0, 0, t, 0, x]), 2, "I", 0.3), 3, "I", 0.3)
     assert decode_ctc(longer, split_mass=0.3).text == "KITX"
+    full = _faint(_faint(_spelled("AB12CD34EF", 0.99), 21, "7", 0.3), 22, "7", 0.3)  # ten read, an eleventh split
+    assert decode_ctc(full, split_mass=0.3).text == "AB12CD34EF"  # no plate is longer than ten
 
 
 def test_split_characters_are_read_only_in_boxes_that_hold_a_plate() -> None:

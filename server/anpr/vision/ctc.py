@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from anpr.contract import CHARSET, CTC_BLANK
+from anpr.contract import CHARSET, CTC_BLANK, MAX_PLATE_CHARS
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _split_characters(probs: np.ndarray, best: np.ndarray, plate: PlateText, spl
             if mass.sum() >= split_mass and not beside_same:
                 added.append((column, stop, cls, float(1.0 - np.prod(1.0 - mass))))
         column = max(stop, column + 1)
-    if not added:
+    if not added or len(plate.text) + len(added) > MAX_PLATE_CHARS:  # no plate is longer
         return plate
     characters = [
         (span[0], span[1], CHARSET.index(char) + 1, confidence)
