@@ -260,7 +260,7 @@ def run(
 
 def _plot(payload: dict, path: Path) -> None:
     plt = pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(14, 4.5), gridspec_kw={"width_ratios": [1, 2.5]})
+    figure, axes = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1, 2.5]})
     axes[0].bar(
         ["bare backend", "full server"], [payload["bare_backend_fps"], payload["server_fps"]], color=["#888", "#1f77b4"]
     )
@@ -270,14 +270,14 @@ def _plot(payload: dict, path: Path) -> None:
     for size, placements in payload.get("message_shapes", {}).items():
         for placement, shapes in placements.items():
             for shape, measured in shapes.items():
-                labels.append(f"{size}\n{placement}\n{shape}")
+                labels.append(f"{size.replace(', ', ' ')} {placement} {shape}")
                 per_core.append(measured["frames_per_cpu_second"] or 0)
                 colours.append({"front_end": "#2ca02c", "triton": "#1f77b4", GRPC_FLOOR: "#999999"}[placement])
     axes[1].bar(labels, per_core, color=colours)
     axes[1].axhline(10_000, color="red", linestyle="--", label="target 10,000")
     axes[1].set_ylabel("frames per CPU-second of the server")
-    axes[1].set_title("front end's own cost (null model, no drops)")
-    axes[1].tick_params(axis="x", labelsize=7)
+    axes[1].set_title("front end's own cost (null model, no drops); grey: the gRPC floor, answering only")
+    axes[1].tick_params(axis="x", labelsize=7, labelrotation=60)
     axes[1].legend()
     save_figure(figure, path)
 
