@@ -7,8 +7,10 @@ backend's. And the null model: the server with no models at all, whose processed
 CPU-second of the server process is the front end's own cost, with 1280x720 frames and with 160x90
 ones (nearly no decoding: what remains is per-frame, not per-pixel, work), for both placements of the
 pre-processing (`front_end`: decode and letterbox here; `triton`: headers checked here, bytes
-forwarded) and both message shapes (one frame or a batch a message). And JPEG decoding alone,
-straight to grey as served against colour then grey as before, side by side.
+forwarded) and both message shapes (one frame or a batch a message), beside the gRPC floor (the same
+messages through a server that only receives and answers them: what any Python front end pays). And
+JPEG decoding alone, straight to grey as served against colour then grey as before, side by side; and
+what the null model leaves out, building each frame's Triton request.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def message_shapes(env: dict[str, str], cameras: int, seconds: float, jpegs: lis
     message (StreamFrames) and with every camera's frame of a tick in one message (StreamFrameBatches),
     side by side, one server per placement: each shape first overdriven to find its capacity, then
     measured at `shares` of it, where nothing is dropped (so the CPU time is divided by every frame
-    offered, not by the survivors of an overload)."""
+    offered, not by the survivors of an overload). Then the gRPC floor at the forwarding front end's loads."""
     placements: dict[str, dict] = {}
     for placement in PLACEMENTS:
         placed = {**env, "ANPR_PIPELINE__PREPROCESSING": placement}
