@@ -202,10 +202,11 @@ def assemble_reads(
     for found in detections:
         frame_reads = []
         for detection in found:
-            plate = decode_ctc(probs[cursor])
-            if plate.text and (settings.ctc_blank_scale != 1.0 or settings.ctc_split_mass > 0):
-                # Whether the box holds a plate is decided plainly (else noise boxes read as text too).
-                plate = decode_ctc(probs[cursor], settings.ctc_blank_scale, settings.ctc_split_mass or None)
+            split_mass = settings.ctc_split_mass or None  # split characters never make an empty read non-empty
+            plate = decode_ctc(probs[cursor], split_mass=split_mass)
+            if plate.text and settings.ctc_blank_scale != 1.0:
+                # Whether the box holds a plate is decided unscaled (scaled, noise boxes read as text too).
+                plate = decode_ctc(probs[cursor], settings.ctc_blank_scale, split_mass)
             if settings.format_correction:
                 plate, plate_format = fit_plate_format(probs[cursor], plate, formats, settings.format_min_probability)
             else:
