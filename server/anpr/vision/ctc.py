@@ -100,8 +100,8 @@ def _split_characters(probs: np.ndarray, best: np.ndarray, plate: PlateText, spl
     if not added or len(plate.text) + len(added) > MAX_PLATE_CHARS:  # no plate is longer
         return plate
     characters = [
-        (span[0], span[1], CHARSET.index(char) + 1, confidence)
-        for char, confidence, span in zip(plate.text, plate.char_confidences, plate.spans)
+        (span[0], span[1], cls, confidence)
+        for cls, confidence, span in zip(encode_text(plate.text), plate.char_confidences, plate.spans)
     ]
     merged = sorted(characters + added)
     return PlateText(
