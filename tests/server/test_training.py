@@ -275,3 +275,56 @@ def test_held_out_reads_may_skip_hidden_characters_when_asked() -> None:
     assert _reads_label("074CV", target, skip_hidden=True) and _reads_label("074C2V", target, skip_hidden=True)
     assert not _reads_label("07CV", target, skip_hidden=True)  # a visible character missing
     assert not _reads_label("AB12CD", encode_label("AB12CDE"), skip_hidden=True)
+
+
+def test_hard_negatives_are_the_detectors_boxes_away_from_every_labelled_plate(
+    tmp_path: Path, model_repository: Path
+) -> None:
+    from anpr_synth.labelled_set import format_label_line
+    from anpr_synth.real_sets import TRAIN, split_of
+    from anpr_synth.scene import generate_frame
+    from anpr_training.negatives import CLEARANCE, hard_negatives
+
+    frame = next(f for k in range(20) if len((f := generate_frame(7, k, frame_size=(640, 360))).plates) >= 1)
+    detector = model_repository / "plate_detector" / "3" / "model.onnx"
+    mined = {}
+    for labelled in (True, False):
+        folder = tmp_path / str(labelled) / "detector" / "open-images"  # a set split by a hash of the name
+        folder.mkdir(parents=True)
+        name = next(f"{k:016x}" for k in range(100) if split_of(folder / f"{k:016x}.jpg") == TRAIN)
+        (folder / f"{name}.jpg").write_bytes(frame.jpeg)
+        lines = [format_label_line(f"{name}.jpg", p.box, p.text) for p in frame.plates] if labelled else []
+        (folder / f"{name}.txt").write_text("".join(line + "\n" for line in lines))
+        mined[labelled] = hard_negatives((folder,), detector)
+    plates = [(x, y, x + w, y + h) for x, y, w, h in (p.box for p in frame.plates)]
+
+    def near_a_plate(box: np.ndarray) -> bool:
+        return any(
+            box[0] < x2 + CLEARANCE * (x2 - x1)
+            and box[2] > x1 - CLEARANCE * (x2 - x1)
+            and box[1] < y2 + CLEARANCE * (y2 - y1)
+            and box[3] > y1 - CLEARANCE * (y2 - y1)
+            for x1, y1, x2, y2 in plates
+        )
+
+    # Unlabelled, the detector's plate boxes are (wrongly) negatives: the mining really runs the detector.
+    assert any(near_a_plate(box) for box in mined[False][1])
+    images, boxes, targets, lengths = mined[True]
+    assert not any(near_a_plate(box) for box in boxes)
+    assert len(images) == len(boxes) == len(targets) == len(lengths)
+    assert not targets.any() and not lengths.any()  # read as nothing
+
+
+def test_hard_negatives_need_a_detector_to_mine_them(tmp_path: Path) -> None:
+    run = TrainingRun(
+        "recogniser",
+        tmp_path,
+        steps=1,
+        batch_size=2,
+        learning_rate=1e-3,
+        samples=2,
+        hard_negatives=(tmp_path,),
+        negative_share=0.5,
+    )
+    with pytest.raises(ValueError, match="detector"):
+        train(run)

@@ -26,6 +26,12 @@ def _export(role: str, model: object, output: Path) -> None:
     print(f"exported {role} to {output} (ONNX Runtime vs PyTorch max abs difference {error:.2e})")
 
 
+def _shipped_detector(repository: Path) -> Path:
+    from anpr.inference.pipeline import PipelineSettings
+
+    return repository / BY_ROLE["detector"].name / str(PipelineSettings().detector_version) / "model.onnx"
+
+
 def _train(args: argparse.Namespace) -> int:
     from anpr_training.trainer import RECIPES, TrainingRun, train
 
@@ -46,6 +52,7 @@ def _train(args: argparse.Namespace) -> int:
         "real_crop_jitter",
         "real_crop_min_width",
         "hidden_optional",
+        "negative_share",
     ):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
@@ -60,6 +67,8 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
         real_data=tuple(args.real),
         real_crops=tuple(args.real_crops),
+        hard_negatives=tuple(args.hard_negatives),
+        negative_detector=args.negative_detector or _shipped_detector(args.model_repository),
         **recipe,
     )
     model = train(run)
@@ -150,4 +159,18 @@ def register(groups: CommandGroups) -> None:
                 type=float,
                 help="recogniser: train only on real plates at least this wide in their image (px; 0: all)",
             )
+            command.add_argument(
+                "--hard-negatives",
+                type=Path,
+                action="append",
+                default=[],
+                help="recogniser: real photo sets with every plate boxed (training part only): the detector's "
+                "boxes away from all plates are read as nothing (repeatable)",
+            )
+            command.add_argument(
+                "--negative-detector",
+                type=Path,
+                help="recogniser: the detector ONNX that mines --hard-negatives (default: the serving default's)",
+            )
+            command.add_argument("--negative-share", type=float, help="recogniser: share of each batch hard negatives")
             command.add_argument("--no-export", action="store_true")

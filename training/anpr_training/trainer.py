@@ -32,6 +32,7 @@ from anpr_training.datasets import (
     recogniser_set,
 )
 from anpr_training.models import DETECTOR_STRIDE, PlateDetector, PlateRecogniser, unit_scaled
+from anpr_training.negatives import hard_negatives
 from anpr_training.onnx_weights import load_onnx_weights, onnx_recogniser_width
 from anpr_training.real_data import augmented_detector_sample, load_real_photos
 from anpr_training.targets import detector_targets
@@ -75,6 +76,11 @@ class TrainingRun:
     # character or none (True: a greyed-out character shows none, reading it teaches reading smudges)
     hidden_optional: bool = False
     width: float = 1.0  # recogniser: channel scale of the network (1.0: version 1's)
+    # recogniser: real photo sets whose every plate is boxed, mined with `negative_detector` for boxes
+    # away from all plates, read as nothing by `negative_share` of each batch (`negatives.py`)
+    hard_negatives: tuple[Path, ...] = ()
+    negative_detector: Path | None = None
+    negative_share: float = 0.0
 
 
 VALIDATION_MIN_WIDTH = 20.0  # photo pixels: the real sets' smallest plates are a few pixels wide
@@ -351,7 +357,8 @@ def _mixed(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.n
 
 def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     """Synthetic crops, with `composite_share` of each batch from plates composited into the real photos
-    of `real_data` and `real_share` from the real crops of `real_crops` (hidden characters as wildcards)."""
+    of `real_data`, `real_share` from the real crops of `real_crops` (hidden characters as wildcards) and
+    `negative_share` from hard negatives mined in `hard_negatives` (read as nothing)."""
     torch.manual_seed(run.seed)
     data = run.run_dir / "data"
     crops, targets, lengths = recogniser_set(data, run.seed, run.samples, run.workers)
@@ -364,6 +371,11 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     real = (
         real_crops(run.real_crops, min_width=run.real_crop_min_width) if run.real_crops and run.real_share > 0 else None
     )
+    negatives = None
+    if run.hard_negatives and run.negative_share > 0:
+        if run.negative_detector is None:
+            raise ValueError("hard negatives need a detector to mine them with (negative_detector)")
+        negatives = hard_negatives(run.hard_negatives, run.negative_detector)
     real_held_out = None
     if run.real_crops:  # the held-out real plates, cut once from their labelled boxes: a fixed check
         images, boxes, real_targets, real_lengths = real_crops(run.real_crops, HELD_OUT)
@@ -382,16 +394,21 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
     )
     n_composite = round(run.batch_size * run.composite_share) if composites is not None else 0
     n_real = round(run.batch_size * run.real_share) if real is not None else 0
+    n_negative = round(run.batch_size * run.negative_share) if negatives is not None and len(negatives[1]) else 0
     accuracy = float("nan")
     for step in progress:
         rng = np.random.default_rng([run.seed, step, 5])
-        index = torch.randint(0, len(crops), (run.batch_size - n_composite - n_real,), generator=generator).numpy()
+        index = torch.randint(
+            0, len(crops), (run.batch_size - n_composite - n_real - n_negative,), generator=generator
+        ).numpy()
         parts = [(crops[index], targets[index], lengths[index])]
         if composites is not None and n_composite:
             pick = rng.integers(0, len(composites[0]), n_composite)
             parts.append((composites[0][pick], composites[1][pick], composites[2][pick]))
         if real is not None and n_real:
             parts.append(_real_crop_batch(*real, n_real, rng, run.real_crop_jitter))
+        if negatives is not None and n_negative:
+            parts.append(_real_crop_batch(*negatives, n_negative, rng, run.real_crop_jitter))
         batch, batch_targets, batch_lengths = (torch.from_numpy(a).to(device) for a in _mixed(parts))
         x = unit_scaled(batch)[:, None]
         dx, dy = (int(v) for v in torch.randint(-3, 4, (2,), generator=generator))
