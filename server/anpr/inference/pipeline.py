@@ -197,12 +197,12 @@ def assemble_reads(
     if probs is None:  # no detections in any frame
         return [[] for _ in detections]
     formats = settings.formats
+    split_mass = settings.ctc_split_mass or None  # split characters never make an empty read non-empty
     reads: list[list[PlateRead]] = []
     cursor = 0
     for found in detections:
         frame_reads = []
         for detection in found:
-            split_mass = settings.ctc_split_mass or None  # split characters never make an empty read non-empty
             plate = decode_ctc(probs[cursor], split_mass=split_mass)
             if plate.text and settings.ctc_blank_scale != 1.0:
                 # Whether the box holds a plate is decided unscaled (scaled, noise boxes read as text too).
