@@ -19,9 +19,10 @@ import grpc
 from prometheus_client import CollectorRegistry, start_http_server
 
 from anpr.api.v1 import anpr_pb2, anpr_pb2_grpc
+from anpr.config import Settings
+from anpr.server import transport_options
 
 log = logging.getLogger("anpr_benchmarks.grpc_floor")
-MAX_MESSAGE_BYTES = 64 << 20
 
 
 def _answer(frame: anpr_pb2.Frame) -> anpr_pb2.FrameResult:
@@ -45,7 +46,7 @@ class FloorServicer(anpr_pb2_grpc.PlateRecognitionServicer):
 
 
 async def serve() -> None:
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
+    server = grpc.aio.server(options=transport_options(Settings()))  # the real server's transport bounds
     anpr_pb2_grpc.add_PlateRecognitionServicer_to_server(FloorServicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     http, _thread = start_http_server(0, addr="127.0.0.1", registry=CollectorRegistry())

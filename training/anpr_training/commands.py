@@ -68,7 +68,9 @@ def _train(args: argparse.Namespace) -> int:
         real_data=tuple(args.real),
         real_crops=tuple(args.real_crops),
         hard_negatives=tuple(args.hard_negatives),
-        negative_detector=args.negative_detector or _shipped_detector(args.model_repository),
+        negative_detector=(args.negative_detector or _shipped_detector(args.model_repository))
+        if args.hard_negatives
+        else None,
         **recipe,
     )
     model = train(run)
