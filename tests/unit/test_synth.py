@@ -164,3 +164,54 @@ def test_some_plates_have_light_characters_on_a_dark_plate() -> None:
     white = [layout for layout in PLATE_LAYOUTS if layout.name == "uk_front"][0]
     plate = render_plate(white, white.text(rng), rng)
     assert np.median(plate[..., :3].mean(axis=-1)[plate[..., 3] > 0]) > 150  # the usual plates stay light
+
+
+def test_a_face_drawing_o_and_zero_as_one_glyph_is_told_from_one_that_does_not() -> None:
+    from anpr_synth.fonts import available_fonts, draws_o_as_zero
+
+    faces = available_fonts("plate")
+    # DejaVu (matplotlib's fallback, always present) draws a narrower, oval zero.
+    assert not any(draws_o_as_zero(path) for path in faces if "DejaVu" in path)
+    open_din = "/usr/share/fonts/truetype/opendin/OSP-DIN.ttf"  # Debian fonts-opendin (make system-packages)
+    if open_din in faces:
+        assert draws_o_as_zero(open_din)
+
+
+def test_free_layout_plates_holding_o_or_zero_are_never_drawn_in_a_face_that_draws_them_alike(monkeypatch) -> None:
+    from anpr_synth import fonts, plate_render
+    from anpr_synth.plate_text import PLATE_LAYOUTS
+
+    twin, distinct = "twin-face", "distinct-face"
+    monkeypatch.setattr(plate_render, "available_fonts", lambda kind="plate": (twin, distinct))
+    monkeypatch.setattr(plate_render, "draws_o_as_zero", lambda path: path == twin)
+    real_font = fonts.available_fonts("plate")[0]
+    used: list[str] = []
+
+    def load(path: str, size: int):
+        used.append(path)
+        return fonts.load_font(real_font, size)
+
+    monkeypatch.setattr(plate_render, "load_font", load)
+    free = next(layout for layout in PLATE_LAYOUTS if layout.name == "personalised")
+    fixed = next(layout for layout in PLATE_LAYOUTS if layout.name == "uk_front")
+    assert free.free_text and not fixed.free_text
+    for seed in range(12):
+        used.clear()
+        plate_render.render_plate(free, "GO0GLE", np.random.default_rng(seed))
+        assert used and twin not in used
+    faces_for_fixed = set()
+    for seed in range(12):
+        used.clear()
+        plate_render.render_plate(fixed, "AB01 CDO", np.random.default_rng(seed))
+        faces_for_fixed.add(used[0])
+    assert faces_for_fixed == {twin, distinct}  # a layout that fixes letters and digits may use either
+
+
+def test_vanity_plates_are_mostly_letters_like_the_words_and_names_they_spell() -> None:
+    from anpr_synth.plate_text import LETTERS, personalised
+
+    rng = np.random.default_rng(5)
+    labels = [plate_label(personalised(rng)) for _ in range(600)]
+    letters_only = sum(all(c in LETTERS for c in label) for label in labels) / len(labels)
+    # Half drawn from letters alone, the rest from letters and digits (letters only by chance ~1 in 5).
+    assert 0.5 < letters_only < 0.75

@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import ImageFont
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 # Condensed sans faces are closest to real plate typefaces (UK Charles Wright, DIN 1451 on German,
 # Croatian and many other EU plates, FE-Schrift). Every candidate that exists is used; the list order
@@ -55,3 +56,23 @@ def available_fonts(kind: str = "plate") -> tuple[str, ...]:
 @lru_cache(maxsize=512)
 def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
+
+
+def _glyph(font: ImageFont.FreeTypeFont, character: str) -> np.ndarray:
+    """The ink of one character, centred on its own extent, on a canvas twice the font size."""
+    size = 2 * font.size
+    canvas = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(canvas).text((size // 2, size // 2), character, font=font, fill=255, anchor="mm")
+    ink = np.asarray(canvas) > 127
+    ys, xs = np.nonzero(ink)
+    return np.roll(ink, (size // 2 - (ys.min() + ys.max()) // 2, size // 2 - (xs.min() + xs.max()) // 2), (0, 1))
+
+
+@lru_cache(maxsize=64)
+def draws_o_as_zero(path: str) -> bool:
+    """Whether the face draws the letter O and the digit 0 as one glyph (Open DIN and Bebas Neue do:
+    their masks overlap by 99-100%; other plate faces 39-83%). In such a face only a plate's layout
+    can tell the two apart."""
+    font = load_font(path, 64)
+    letter, digit = _glyph(font, "O"), _glyph(font, "0")
+    return bool((letter & digit).sum() >= 0.95 * (letter | digit).sum())

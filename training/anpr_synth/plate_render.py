@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from anpr_synth.fonts import available_fonts, load_font
+from anpr_synth.fonts import available_fonts, draws_o_as_zero, load_font
 from anpr_synth.plate_text import EMBLEM, EU_BLUE, LETTERS, PlateLayout
 
 PLATE_HEIGHT = 120  # drawing resolution; scenes scale plates down from this
@@ -139,6 +139,8 @@ def _draw_uk_band(canvas: Image.Image, band_w: int, code: str, font_path: str, r
 def render_plate(layout: PlateLayout, display: str, rng: np.random.Generator) -> np.ndarray:
     """Returns an RGBA uint8 image of the plate, PLATE_HEIGHT pixels tall."""
     fonts = available_fonts("plate")
+    if layout.free_text and ("O" in display or "0" in display):  # a label no glyph could tell: not drawn
+        fonts = tuple(path for path in fonts if not draws_o_as_zero(path)) or fonts
     font_path = fonts[int(rng.integers(0, len(fonts)))]
     h = PLATE_HEIGHT
     w = int(h * layout.aspect * rng.uniform(0.95, 1.05))

@@ -194,7 +194,8 @@ def us_style(rng: np.random.Generator) -> str:
 
 
 def personalised(rng: np.random.Generator) -> str:
-    text = _pick(rng, ALNUM, int(rng.integers(2, 8)))
+    """Vanity plates: half of them letters only (words and names), the rest any letters and digits."""
+    text = _pick(rng, LETTERS if rng.random() < 0.5 else ALNUM, int(rng.integers(2, 8)))
     if len(text) > 3 and rng.random() < 0.5:
         cut = int(rng.integers(1, len(text)))
         text = f"{text[:cut]} {text[cut:]}"
@@ -292,6 +293,7 @@ class PlateLayout:
     header: bool = False  # US-style state name above and slogan below the number
     emblem: str | None = None  # what fills an EMBLEM slot: "hr", "sk", "at" (coats of arms), "de" (seals)
     rows: int = 1  # two-row plates: the recogniser reads one row, so these train the detector only
+    free_text: bool = False  # some positions take any letter or digit: only the glyph tells O from 0
     weight: float = 1.0  # how often it is drawn
 
 
@@ -308,10 +310,10 @@ PLATE_LAYOUTS: tuple[PlateLayout, ...] = (
     PlateLayout("it", italian, 4.7, (WHITE,), band="eu", band_codes=("I",), weight=0.6),
     PlateLayout("es", spanish, 4.7, (WHITE,), band="eu", band_codes=("E",), weight=0.8),
     PlateLayout("es_provincial", spanish_provincial, 4.7, (WHITE,), weight=0.3),
-    PlateLayout("pl", polish, 4.7, (WHITE,), band="eu", band_codes=("PL",), weight=0.6),
+    PlateLayout("pl", polish, 4.7, (WHITE,), band="eu", band_codes=("PL",), weight=0.6, free_text=True),
     PlateLayout("hr", croatian, 4.7, (WHITE,), band="eu", band_codes=("HR",), emblem="hr", weight=1.0),
     PlateLayout("sk", slovak, 4.7, (WHITE,), band="eu", band_codes=("SK",), emblem="sk", weight=0.5),
-    PlateLayout("cz", czech, 4.7, (WHITE,), band="eu", band_codes=("CZ",), weight=0.5),
+    PlateLayout("cz", czech, 4.7, (WHITE,), band="eu", band_codes=("CZ",), weight=0.5, free_text=True),
     PlateLayout("ro", romanian, 4.7, (WHITE,), band="eu", band_codes=("RO",), weight=0.6),
     PlateLayout("at", austrian, 4.7, (WHITE,), band="eu", band_codes=("A",), emblem="at", weight=0.3),
     PlateLayout("be", belgian, 4.7, (WHITE,), ink=(BE_RED,), band="eu", band_codes=("B",), weight=0.3),
@@ -326,9 +328,9 @@ PLATE_LAYOUTS: tuple[PlateLayout, ...] = (
         header=True,
         weight=1.0,
     ),
-    PlateLayout("personalised", personalised, 4.7, (WHITE, UK_YELLOW), weight=0.8),
+    PlateLayout("personalised", personalised, 4.7, (WHITE, UK_YELLOW), weight=0.8, free_text=True),
     PlateLayout("dark", light_on_dark, 4.7, (BLACK, DARK_BLUE), ink=(SILVER, WHITE), weight=0.5),
-    PlateLayout("long", long_string, 5.2, (WHITE,), band="eu", band_codes=EU_BAND_CODES, weight=0.4),
+    PlateLayout("long", long_string, 5.2, (WHITE,), band="eu", band_codes=EU_BAND_CODES, weight=0.4, free_text=True),
     PlateLayout("two_row", two_row, 1.6, (WHITE, UK_YELLOW), band="eu", band_codes=EU_BAND_CODES, rows=2, weight=0.4),
 )
 
