@@ -3,7 +3,7 @@ front end.
 
 A server of the anpr.v1 streaming RPCs that does the least any Python front end must: take each
 frame's bytes out of its message (as forwarding them needs) and answer it PROCESSED, with no
-validation, scheduling, model call, metrics or stats. Same grpcio, same protobuf runtime, same
+validation, scheduling, model call, metrics or stats. Same grpcio, transport options, protobuf runtime,
 messages and load as the real server, so the front end's cost over this one is what our own Python
 adds. Run as `python -m anpr_benchmarks.grpc_floor`; it prints the same start-up lines as `anpr serve`
 so `ServerProcess` can drive it, and serves an empty /metrics.
