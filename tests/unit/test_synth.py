@@ -213,5 +213,5 @@ def test_vanity_plates_are_mostly_letters_like_the_words_and_names_they_spell() 
     rng = np.random.default_rng(5)
     labels = [plate_label(personalised(rng)) for _ in range(600)]
     letters_only = sum(all(c in LETTERS for c in label) for label in labels) / len(labels)
-    # Half drawn from letters alone, the rest from letters and digits (letters only by chance ~1 in 5).
+    # Half drawn from letters alone, the rest from letters and digits (letters only by chance ~1 in 4).
     assert 0.5 < letters_only < 0.75
