@@ -193,7 +193,7 @@ def test_free_layout_plates_holding_o_or_zero_are_never_drawn_in_a_face_that_dra
 
     monkeypatch.setattr(plate_render, "load_font", load)
     free = next(layout for layout in PLATE_LAYOUTS if layout.name == "personalised")
-    fixed = next(layout for layout in PLATE_LAYOUTS if layout.name == "uk_front")
+    fixed = next(layout for layout in PLATE_LAYOUTS if layout.name == "fr")
     assert free.free_text and not fixed.free_text
     for seed in range(12):
         used.clear()
@@ -202,7 +202,7 @@ def test_free_layout_plates_holding_o_or_zero_are_never_drawn_in_a_face_that_dra
     faces_for_fixed = set()
     for seed in range(12):
         used.clear()
-        plate_render.render_plate(fixed, "AB01 CDO", np.random.default_rng(seed))
+        plate_render.render_plate(fixed, "AB-010-CD", np.random.default_rng(seed))
         faces_for_fixed.add(used[0])
     assert faces_for_fixed == {twin, distinct}  # a layout that fixes letters and digits may use either
 
@@ -215,3 +215,46 @@ def test_vanity_plates_are_mostly_letters_like_the_words_and_names_they_spell() 
     letters_only = sum(all(c in LETTERS for c in label) for label in labels) / len(labels)
     # Half drawn from letters alone, the rest from letters and digits (letters only by chance ~1 in 4).
     assert 0.5 < letters_only < 0.75
+
+
+def test_the_uk_face_draws_every_plate_character_and_tells_look_alikes_apart() -> None:
+    from anpr_synth.fonts import _glyph, draws_o_as_zero, load_font
+    from anpr_synth.plate_text import DIGITS, LETTERS
+    from anpr_synth.uk_face import uk_face_path
+
+    font = load_font(uk_face_path(), 64)
+    masks = {c: _glyph(font, c) for c in LETTERS + DIGITS}
+    assert all(mask.sum() > 100 for mask in masks.values())
+    for a, b in ("1I", "0O", "8B", "5S", "2Z", "0D"):
+        overlap = (masks[a] & masks[b]).sum() / (masks[a] | masks[b]).sum()
+        assert overlap < 0.9, (a, b, overlap)
+    assert not draws_o_as_zero(uk_face_path())
+    one, letter_i = masks["1"], masks["I"]
+    assert one.any(axis=0).sum() > 1.5 * letter_i.any(axis=0).sum()  # the 1's flag: wider than the bare I
+
+
+def test_uk_layouts_are_drawn_mostly_in_the_uk_face_and_other_layouts_never(monkeypatch) -> None:
+    from anpr_synth import plate_render
+    from anpr_synth.uk_face import uk_face_path
+
+    first_face: list[str] = []
+    load_font = plate_render.load_font
+
+    def load(path: str, size: int):
+        first_face.append(path)
+        return load_font(path, size)
+
+    monkeypatch.setattr(plate_render, "load_font", load)
+
+    def uk_face_share(name: str) -> float:
+        layout = next(layout for layout in PLATE_LAYOUTS if layout.name == name)
+        drawn = 0
+        for seed in range(60):
+            rng = np.random.default_rng(seed)
+            first_face.clear()
+            plate_render.render_plate(layout, layout.text(rng), rng)
+            drawn += first_face[0] == uk_face_path()
+        return drawn / 60
+
+    assert 0.4 < uk_face_share("uk_rear") < 0.8
+    assert uk_face_share("fr") == 0.0

@@ -8,8 +8,10 @@ from PIL import Image, ImageDraw
 
 from anpr_synth.fonts import available_fonts, draws_o_as_zero, load_font
 from anpr_synth.plate_text import EMBLEM, EU_BLUE, LETTERS, PlateLayout
+from anpr_synth.uk_face import uk_face_path
 
 PLATE_HEIGHT = 120  # drawing resolution; scenes scale plates down from this
+UK_FACE_SHARE = 0.6  # UK plates drawn in the UK face; the rest in the other faces, as some real ones are
 US_STATES = ("CALIFORNIA", "TEXAS", "NEW YORK", "FLORIDA", "OHIO", "ILLINOIS", "OREGON", "NEVADA")
 US_SLOGANS = ("SUNSHINE STATE", "EMPIRE STATE", "THE LONE STAR STATE", "LAND OF LINCOLN", "DMV.GOV")
 
@@ -142,6 +144,8 @@ def render_plate(layout: PlateLayout, display: str, rng: np.random.Generator) ->
     if layout.free_text and ("O" in display or "0" in display):  # a label no glyph could tell: not drawn
         fonts = tuple(path for path in fonts if not draws_o_as_zero(path)) or fonts
     font_path = fonts[int(rng.integers(0, len(fonts)))]
+    if layout.uk_face and rng.random() < UK_FACE_SHARE:
+        font_path = uk_face_path()
     h = PLATE_HEIGHT
     w = int(h * layout.aspect * rng.uniform(0.95, 1.05))
     background = _jitter(layout.backgrounds[int(rng.integers(0, len(layout.backgrounds)))], rng)

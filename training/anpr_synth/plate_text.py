@@ -294,15 +294,20 @@ class PlateLayout:
     emblem: str | None = None  # what fills an EMBLEM slot: "hr", "sk", "at" (coats of arms), "de" (seals)
     rows: int = 1  # two-row plates: the recogniser reads one row, so these train the detector only
     free_text: bool = False  # some positions take any letter or digit: only the glyph tells O from 0
+    uk_face: bool = False  # drawn mostly in the UK plate face (anpr_synth.uk_face), as UK plates are
     weight: float = 1.0  # how often it is drawn
 
 
 PLATE_LAYOUTS: tuple[PlateLayout, ...] = (
-    PlateLayout("uk_front", uk_current, 4.7, (WHITE,), band="uk", band_codes=("UK", "GB", ""), weight=3.0),
-    PlateLayout("uk_rear", uk_current, 4.7, (UK_YELLOW,), band="uk", band_codes=("UK", "GB", ""), weight=3.0),
-    PlateLayout("uk_prefix", uk_prefix, 4.7, (WHITE, UK_YELLOW), weight=1.0),
-    PlateLayout("uk_suffix", uk_suffix, 4.7, (WHITE, UK_YELLOW), weight=0.6),
-    PlateLayout("uk_dateless", uk_dateless, 4.7, (WHITE, UK_YELLOW), weight=0.4),
+    PlateLayout(
+        "uk_front", uk_current, 4.7, (WHITE,), band="uk", band_codes=("UK", "GB", ""), weight=3.0, uk_face=True
+    ),
+    PlateLayout(
+        "uk_rear", uk_current, 4.7, (UK_YELLOW,), band="uk", band_codes=("UK", "GB", ""), weight=3.0, uk_face=True
+    ),
+    PlateLayout("uk_prefix", uk_prefix, 4.7, (WHITE, UK_YELLOW), weight=1.0, uk_face=True),
+    PlateLayout("uk_suffix", uk_suffix, 4.7, (WHITE, UK_YELLOW), weight=0.6, uk_face=True),
+    PlateLayout("uk_dateless", uk_dateless, 4.7, (WHITE, UK_YELLOW), weight=0.4, uk_face=True),
     PlateLayout("de", german, 4.7, (WHITE,), band="eu", band_codes=("D",), weight=0.5),
     PlateLayout("de_sealed", german_sealed, 4.7, (WHITE,), band="eu", band_codes=("D",), emblem="de", weight=0.8),
     PlateLayout("fr", french, 4.7, (WHITE,), band="eu", band_codes=("F",), weight=0.8),
