@@ -9,6 +9,7 @@ machine so the generator draws them like any other face.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import tempfile
@@ -18,7 +19,6 @@ from pathlib import Path
 from fontTools.fontBuilder import FontBuilder
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 
-FACE_VERSION = 1  # bump when a glyph changes: the file name carries it
 STROKE = 140  # font units: 14 mm of a 79 mm character
 HALF = STROKE / 2
 CAP = 790
@@ -200,7 +200,8 @@ def build_face(path: Path) -> None:
 @lru_cache(maxsize=1)
 def uk_face_path() -> str:
     """The face's font file, written on first use (atomically: generator workers may race)."""
-    path = Path(tempfile.gettempdir()) / f"anpr_uk_plate_face_v{FACE_VERSION}.ttf"
+    digest = hashlib.sha1(repr((GLYPHS, STROKE, SIDE_BEARING)).encode()).hexdigest()[:12]  # a changed glyph, a new file
+    path = Path(tempfile.gettempdir()) / f"anpr_uk_plate_face_{digest}.ttf"
     if not path.exists():
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         build_face(partial)
