@@ -3,8 +3,8 @@
 No free font has the UK plate face, and real UK plates differ from every other face the generator
 draws where it matters: the digit 1 is a bare stem with a short flag and no foot, the letter I a bare
 stem, O a rounded rectangle beside an oval 0, all in heavy strokes (14 mm in 79 mm characters, 50 mm
-wide). The glyphs here are stroked centrelines in those proportions, written into a font file once per
-machine so the generator draws them like any other face.
+wide). The glyphs here are stroked centrelines in those proportions, written into a font file once (in
+this user's own folder under the temp folder) so the generator draws them like any other face.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import stat
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -178,9 +179,8 @@ def build_face(path: Path) -> None:
         metrics[name] = (300, 0)
     for character, (advance, strokes) in GLYPHS.items():
         pen = TTGlyphPen(None)
-        contours = [
-            contour for stroke in strokes for contour in _stroke_contours(stroke, SIDE_BEARING, _corners(strokes))
-        ]
+        corners = _corners(strokes)
+        contours = [contour for stroke in strokes for contour in _stroke_contours(stroke, SIDE_BEARING, corners)]
         for contour in contours:
             pen.moveTo((round(contour[0][0]), round(contour[0][1])))
             for x, y in contour[1:]:
@@ -197,11 +197,21 @@ def build_face(path: Path) -> None:
     builder.save(str(path))
 
 
+def _private_folder() -> Path:
+    """This user's folder for built fonts under the temp folder; a fresh one if that name is not ours."""
+    folder = Path(tempfile.gettempdir()) / f"anpr-fonts-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return Path(tempfile.mkdtemp(prefix="anpr-fonts-"))
+    return folder
+
+
 @lru_cache(maxsize=1)
 def uk_face_path() -> str:
     """The face's font file, written on first use (atomically: generator workers may race)."""
     digest = hashlib.sha1(repr((GLYPHS, STROKE, SIDE_BEARING)).encode()).hexdigest()[:12]  # a changed glyph, a new file
-    path = Path(tempfile.gettempdir()) / f"anpr_uk_plate_face_{digest}.ttf"
+    path = _private_folder() / f"uk_plate_face_{digest}.ttf"
     if not path.exists():
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         build_face(partial)
