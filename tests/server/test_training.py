@@ -192,6 +192,34 @@ def test_train_cli_widens_a_shipped_recogniser_it_fine_tunes(tmp_path: Path, mod
     assert json.loads((tmp_path / "run.json").read_text())["width"] == 1.5
 
 
+def test_a_model_loaded_from_onnx_trains_on_from_what_the_onnx_graph_computes(tmp_path: Path) -> None:
+    """Exports fold each BatchNorm into its convolution and loading leaves identity BatchNorms: exact in
+    eval mode, but training mode normalises by the batch's statistics and moves the running ones towards
+    them, so an uncalibrated start is not the shipped model. Calibrated on a batch, it is."""
+    from anpr_training.onnx_weights import calibrate_batch_norms, load_onnx_weights
+
+    source = _randomised(PlateRecogniser(), affine=True)
+    export_recogniser(source, tmp_path / "rec.onnx")
+    crops = torch.rand(64, 1, 32, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = source(crops)
+    drift = {}
+    for calibrate in (False, True):
+        model = PlateRecogniser()
+        load_onnx_weights(tmp_path / "rec.onnx", model, torch.zeros(1, 1, 32, 128))
+        if calibrate:
+            calibrate_batch_norms(model, crops)
+        with torch.no_grad():
+            assert (model.eval()(crops) - expected).abs().max() < 1e-3  # eval mode: the ONNX graph either way
+            model.train()
+            for _ in range(5):  # training-mode passes, as the first steps make, without any weight update
+                in_training = model(crops)
+            drift[calibrate] = (model.eval()(crops) - expected).abs().max().item()
+        if calibrate:
+            assert (in_training - expected).abs().max() < 1e-3
+    assert drift[True] < 1e-3 < 0.05 < drift[False]
+
+
 def test_real_crops_are_cut_from_boxes_jittered_as_much_as_asked() -> None:
     from anpr_training.trainer import _real_crop_batch
 

@@ -75,6 +75,33 @@ def load_onnx_weights(path: Path, model: nn.Module, example: torch.Tensor) -> No
             norm.running_var.fill_(1.0 - norm.eps)
 
 
+def calibrate_batch_norms(model: nn.Module, batch: torch.Tensor) -> None:
+    """Gives every BatchNorm the statistics of its input on `batch`, with a scale and shift that keep
+    what the model computes in eval mode exactly.
+
+    Loading from ONNX leaves identity BatchNorms with zero mean and unit variance, while their inputs
+    (the folded convolutions' outputs) have neither: in training mode each BatchNorm normalises by the
+    batch's statistics instead, so the first training steps start from a different function and
+    eval-mode statistics drift towards the batches' (three steps from an ONNX start took a recogniser
+    from 0.95 to 0.27 of crops read). Calibrated, training starts where the ONNX graph is."""
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)]
+    inputs: dict[nn.Module, torch.Tensor] = {}
+    hooks = [n.register_forward_hook(lambda module, args, _: inputs.__setitem__(module, args[0])) for n in norms]
+    model.eval()
+    with torch.no_grad():
+        model(batch)
+        for hook in hooks:
+            hook.remove()
+        for norm, x in inputs.items():
+            dims = [0, *range(2, x.dim())]
+            mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=False)
+            old_scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+            norm.bias.add_(old_scale * (mean - norm.running_mean))
+            norm.weight.copy_(old_scale * torch.sqrt(var + norm.eps))
+            norm.running_mean.copy_(mean)
+            norm.running_var.copy_(var)
+
+
 def onnx_recogniser_width(path: Path) -> float:
     """The channel scale of an exported recogniser: its classifier reads 128 x width channels."""
     graph = onnx.load(str(path)).graph

@@ -33,7 +33,7 @@ from anpr_training.datasets import (
 )
 from anpr_training.models import DETECTOR_STRIDE, PlateDetector, PlateRecogniser, unit_scaled
 from anpr_training.negatives import hard_negatives
-from anpr_training.onnx_weights import load_onnx_weights, onnx_recogniser_width
+from anpr_training.onnx_weights import calibrate_batch_norms, load_onnx_weights, onnx_recogniser_width
 from anpr_training.real_data import augmented_detector_sample, load_real_photos
 from anpr_training.targets import detector_targets
 from anpr_training.validation import detector_recall_precision
@@ -168,10 +168,11 @@ def write_recipe(run: TrainingRun) -> Path:
 
 
 def _begin(
-    run: TrainingRun, model: nn.Module
+    run: TrainingRun, model: nn.Module, calibration: torch.Tensor
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.Generator, Path, int]:
     """Optimiser, schedule, sampling generator, checkpoint path and first step: resumed from the run's
-    checkpoint if there is one, else (fine-tuning) the model starts from `run.init_from`'s weights."""
+    checkpoint if there is one, else (fine-tuning) the model starts from `run.init_from`'s weights; from
+    an ONNX file, with BatchNorm statistics measured on `calibration` (a batch of model inputs)."""
     optimiser, scheduler = _optimiser(model, run)
     generator = torch.Generator().manual_seed(run.seed)
     write_recipe(run)
@@ -179,6 +180,8 @@ def _begin(
     start = load_checkpoint(checkpoint, model, optimiser, scheduler, generator)
     if start == 0 and run.init_from is not None:
         _fine_tune_from(run.init_from, model)
+        if run.init_from.suffix == ".onnx":
+            calibrate_batch_norms(model, calibration)
     return optimiser, scheduler, generator, checkpoint, start
 
 
@@ -213,7 +216,8 @@ def train_detector(run: TrainingRun) -> PlateDetector:
     real = load_real_photos(run.real_data) if run.real_data else []
     held_out = load_real_photos(run.real_data, HELD_OUT) if run.real_data else []
     model = PlateDetector()
-    optimiser, scheduler, generator, checkpoint, start = _begin(run, model)
+    calibration = unit_scaled(torch.from_numpy(images[:32]))[:, None]
+    optimiser, scheduler, generator, checkpoint, start = _begin(run, model, calibration)
     grid_hw = (images.shape[1] // DETECTOR_STRIDE, images.shape[2] // DETECTOR_STRIDE)
     model.train()
     progress = tqdm(
@@ -386,7 +390,8 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
         )
     device = torch.device(run.device)
     model = PlateRecogniser(run.width).to(device)
-    optimiser, scheduler, generator, checkpoint, start = _begin(run, model)
+    calibration = unit_scaled(torch.from_numpy(held_out[0][:512]))[:, None].to(device)
+    optimiser, scheduler, generator, checkpoint, start = _begin(run, model, calibration)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     model.train()
     progress = tqdm(
