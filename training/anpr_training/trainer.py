@@ -168,11 +168,12 @@ def write_recipe(run: TrainingRun) -> Path:
 
 
 def _begin(
-    run: TrainingRun, model: nn.Module, calibration: torch.Tensor
+    run: TrainingRun, model: nn.Module, calibration: np.ndarray
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.Generator, Path, int]:
     """Optimiser, schedule, sampling generator, checkpoint path and first step: resumed from the run's
     checkpoint if there is one, else (fine-tuning) the model starts from `run.init_from`'s weights; from
-    an ONNX file, with BatchNorm statistics measured on `calibration` (a batch of model inputs)."""
+    an ONNX file, with BatchNorm statistics measured on `calibration` (uint8 model inputs, scaled here
+    only when used)."""
     optimiser, scheduler = _optimiser(model, run)
     generator = torch.Generator().manual_seed(run.seed)
     write_recipe(run)
@@ -181,7 +182,8 @@ def _begin(
     if start == 0 and run.init_from is not None:
         _fine_tune_from(run.init_from, model)
         if run.init_from.suffix == ".onnx":
-            calibrate_batch_norms(model, calibration)
+            device = next(model.parameters()).device
+            calibrate_batch_norms(model, unit_scaled(torch.from_numpy(calibration))[:, None].to(device))
     return optimiser, scheduler, generator, checkpoint, start
 
 
@@ -216,8 +218,7 @@ def train_detector(run: TrainingRun) -> PlateDetector:
     real = load_real_photos(run.real_data) if run.real_data else []
     held_out = load_real_photos(run.real_data, HELD_OUT) if run.real_data else []
     model = PlateDetector()
-    calibration = unit_scaled(torch.from_numpy(images[:32]))[:, None]
-    optimiser, scheduler, generator, checkpoint, start = _begin(run, model, calibration)
+    optimiser, scheduler, generator, checkpoint, start = _begin(run, model, images[:32])
     grid_hw = (images.shape[1] // DETECTOR_STRIDE, images.shape[2] // DETECTOR_STRIDE)
     model.train()
     progress = tqdm(
@@ -390,8 +391,7 @@ def train_recogniser(run: TrainingRun) -> PlateRecogniser:
         )
     device = torch.device(run.device)
     model = PlateRecogniser(run.width).to(device)
-    calibration = unit_scaled(torch.from_numpy(held_out[0][:512]))[:, None].to(device)
-    optimiser, scheduler, generator, checkpoint, start = _begin(run, model, calibration)
+    optimiser, scheduler, generator, checkpoint, start = _begin(run, model, held_out[0][:512])
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     model.train()
     progress = tqdm(
