@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from anpr.domain import PlateRead
+from anpr_benchmarks.evaluation.errors import collect_errors
 from anpr_benchmarks.evaluation.metrics import (
     Tally,
     align,
@@ -16,7 +18,9 @@ from anpr_benchmarks.evaluation.metrics import (
     text_matches,
     text_matches_visible,
 )
+from anpr_benchmarks.evaluation.unlabelled import SUPPLEMENTS, unlabelled_plates
 from anpr_synth.labelled_set import LabelError, PlateLabel, parse_label_file
+from anpr_synth.real_sets import HELD_OUT, split_of
 
 
 def read(text: str, box: tuple[float, float, float, float], confidence: float = 0.9) -> PlateRead:
@@ -134,3 +138,42 @@ def test_paired_difference_is_an_exact_sign_test_on_the_plates_both_versions_saw
     even = paired_difference({("a", 0): True, ("a", 1): False}, {("a", 0): False, ("a", 1): True})
     assert even["p_value"] == 1.0
     assert paired_difference(older, older) == {"plates": 12, "only_a": 0, "only_b": 0, "p_value": 1.0}
+
+
+def test_reads_on_plates_the_set_leaves_unboxed_are_right_only_against_completed_labels() -> None:
+    unboxed = np.array([[200, 0, 240, 10]], np.float32)
+    tally = Tally(unlabelled={"a.jpg": unboxed})
+    labels = (PlateLabel((0, 0, 40, 10), ""),)
+    reads = [read("AB12CDE", (0, 0, 40, 10)), read("B123XYZ", (202, 0, 241, 10)), read("SIGN", (300, 0, 340, 10))]
+    tally.add("a.jpg", labels, reads)
+    tally.add("b.jpg", labels, [read("B123XYZ", (202, 0, 241, 10))])  # no supplement for b.jpg
+    metrics = tally.summary(seconds=1.0)
+    assert metrics["detection_recall"] == 0.5  # b.jpg's plate was missed; the supplement adds no plate
+    assert metrics["detection_precision"] == pytest.approx(1 / 4)  # the set's labels: 3 false positives
+    assert metrics["detection_precision_completed"] == pytest.approx(2 / 4)  # one of them is on a plate
+    assert Tally().summary(seconds=1.0)["detection_precision_completed"] is None  # no supplement, no figure
+    on_plate = [r.text for f in tally.frames for r in f.on_unlabelled]
+    assert on_plate == ["B123XYZ"]
+    # In the errors listing it stays a false positive (against the set's labels), flagged and put last.
+    listed = [(e.image, e.read and e.read.text, e.as_json().get("on_unlabelled_plate")) for e in collect_errors(tally)]
+    assert listed[-1] == ("a.jpg", "B123XYZ", True)
+    assert ("b.jpg", "B123XYZ", None) in listed and ("a.jpg", "SIGN", None) in listed
+
+
+FRAME_SIZES = {"romania-dashcam": (960, 540)}  # the data card's image sizes
+
+
+def test_the_shipped_supplements_name_held_out_frames_with_boxes_inside_them() -> None:
+    """The committed supplement lists only frames of the part that is scored, never trained on."""
+    for supplement in sorted(SUPPLEMENTS.glob("*.json")):
+        doc = json.loads(supplement.read_text())
+        folder = Path("/data") / doc["set"]
+        assert folder.name == supplement.stem and doc["part"] == HELD_OUT
+        boxes = unlabelled_plates(folder)
+        assert boxes, supplement
+        for image, image_boxes in boxes.items():
+            assert split_of(folder / image) == HELD_OUT, image
+            x1, y1, x2, y2 = image_boxes.T
+            assert (x1 >= 0).all() and (y1 >= 0).all() and (x2 > x1).all() and (y2 > y1).all()
+            width, height = FRAME_SIZES[folder.name]
+            assert (x2 <= width).all() and (y2 <= height).all()

@@ -32,11 +32,12 @@ class EvaluationError:
     label: PlateLabel | None
     read: PlateRead | None
     iou: float | None
+    on_unlabelled_plate: bool = False  # a false positive against the set's labels, on a plate it leaves unboxed
 
     @property
     def severity(self) -> tuple[int, float]:
         """Sort key, worst first: confident misreads, large missed plates, confident false positives."""
-        rank = {"misread": 0, "missed": 1, "false_positive": 2}[self.kind]
+        rank = {"misread": 0, "missed": 1, "false_positive": 2}[self.kind] + self.on_unlabelled_plate
         if self.kind == "missed":
             box = self.label.box if self.label else None
             return rank, -(box[2] - box[0]) if box else 0.0
@@ -57,6 +58,7 @@ class EvaluationError:
                 "box": [round(v, 1) for v in read.box],
             },
             "iou": None if self.iou is None else round(self.iou, 3),
+            **({"on_unlabelled_plate": True} if self.on_unlabelled_plate else {}),
         }
 
 
@@ -67,7 +69,7 @@ def collect_errors(tally: Tally) -> list[EvaluationError]:
         if (kind := plate.kind) is not None
     ]
     errors += [
-        EvaluationError(frame.image, "false_positive", None, read, None)
+        EvaluationError(frame.image, "false_positive", None, read, None, read in frame.on_unlabelled)
         for frame in tally.frames
         if frame.fully_boxed
         for read in frame.unmatched_reads

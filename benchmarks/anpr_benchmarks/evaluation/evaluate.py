@@ -17,6 +17,7 @@ from anpr.inference.backend import FramePipeline, PlateBackend
 from anpr.inference.pipeline import PipelineSettings, run_batch, run_encoded_batch
 from anpr.ingest.decode import decode_encoded
 from anpr_benchmarks.evaluation.metrics import Tally
+from anpr_benchmarks.evaluation.unlabelled import unlabelled_plates
 from anpr_synth.labelled_set import LabelError, LabelledImage, iter_labelled_set
 from anpr_synth.real_sets import split_of
 
@@ -60,7 +61,7 @@ async def evaluate(
     entries = list(iter_labelled_set(directory))
     if split is not None:
         entries = [e for e in entries if isinstance(e, LabelError) or split_of(e.image_path) == split]
-    tally = Tally(min_plate_width)
+    tally = Tally(min_plate_width, unlabelled_plates(directory))
     skipped: list[str] = []
     batch: list[tuple[LabelledImage, np.ndarray | bytes]] = []
     executor = ThreadPoolExecutor(2, thread_name_prefix="eval")

@@ -124,12 +124,18 @@ class FrameScore:
     unmatched_reads: list[PlateRead]  # only counted where every label of the frame has a box
     reads: int  # reads that count as detections: not those over a plate too small to count
     fully_boxed: bool
+    on_unlabelled: list[PlateRead] = field(default_factory=list)  # of `unmatched_reads`: on plates left unboxed
 
 
 def score_frame(
-    image: str, labels: tuple[PlateLabel, ...], reads: list[PlateRead], min_plate_width: float = 0.0
+    image: str,
+    labels: tuple[PlateLabel, ...],
+    reads: list[PlateRead],
+    min_plate_width: float = 0.0,
+    unlabelled: np.ndarray | None = None,
 ) -> FrameScore:
-    """Matches one frame's reads to its labels."""
+    """Matches one frame's reads to its labels; `unlabelled` (K, 4): plates in view that the set does
+    not box (`unlabelled_plates`), which reads matching no label may match instead."""
     boxed = [k for k, label in enumerate(labels) if label.box is not None]
     label_boxes = np.array([labels[k].box for k in boxed], dtype=np.float32).reshape(-1, 4)
     read_boxes = np.array([r.box for r in reads], dtype=np.float32).reshape(-1, 4)
@@ -164,8 +170,14 @@ def score_frame(
     used = {d for k, d in matched.items() if k not in small}
     over_small = {d for k in small for d in range(len(reads)) if ious[boxed.index(k), d] >= MATCH_IOU} - used
     fully_boxed = all(label.box is not None for label in labels)
-    unmatched = [r for d, r in enumerate(reads) if d not in used and d not in over_small]
-    return FrameScore(image, outcomes, unmatched, len(reads) - len(over_small), fully_boxed)
+    unmatched = [d for d in range(len(reads)) if d not in used and d not in over_small]
+    on_unlabelled: list[PlateRead] = []
+    if unlabelled is not None and len(unlabelled) and unmatched:
+        spare = np.array([reads[d].box for d in unmatched], dtype=np.float32).reshape(-1, 4)
+        on_unlabelled = [reads[unmatched[di]] for _, di in match_boxes(unlabelled.astype(np.float32), spare)]
+    return FrameScore(
+        image, outcomes, [reads[d] for d in unmatched], len(reads) - len(over_small), fully_boxed, on_unlabelled
+    )
 
 
 @dataclass
@@ -173,6 +185,7 @@ class Tally:
     """What an evaluation saw (labels and reads per frame); scored at any minimum plate width."""
 
     min_plate_width: float = 0.0  # the width `frames`, `plates` and `confusions` use
+    unlabelled: dict[str, np.ndarray] = field(default_factory=dict)  # image name -> unboxed plates in view
     observed: list[tuple[str, tuple[PlateLabel, ...], list[PlateRead]]] = field(default_factory=list)
 
     def add(self, image: str, labels: tuple[PlateLabel, ...], reads: list[PlateRead]) -> None:
@@ -180,7 +193,8 @@ class Tally:
 
     def scored(self, min_plate_width: float | None = None) -> list[FrameScore]:
         width = self.min_plate_width if min_plate_width is None else min_plate_width
-        return [score_frame(image, labels, reads, width) for image, labels, reads in self.observed]
+        unboxed = self.unlabelled
+        return [score_frame(image, labels, reads, width, unboxed.get(image)) for image, labels, reads in self.observed]
 
     @property
     def frames(self) -> list[FrameScore]:
@@ -207,6 +221,7 @@ class Tally:
         precision_frames = [f for f in frames if f.fully_boxed]
         detections = sum(f.reads for f in precision_frames)
         false_positives = sum(len(f.unmatched_reads) for f in precision_frames)
+        on_unlabelled = sum(len(f.on_unlabelled) for f in precision_frames)
 
         def ratio(numerator: float, denominator: int) -> float | None:
             return numerator / denominator if denominator else None
@@ -220,6 +235,11 @@ class Tally:
             "detections": detections,
             "detection_recall": ratio(sum(bool(p.detected) for p in counted), len(counted)),
             "detection_precision": ratio(detections - false_positives, detections),
+            # Against the set's labels completed with `unlabelled` (None without): reads on plates the
+            # set leaves unboxed are right, not false positives.
+            "detection_precision_completed": ratio(detections - false_positives + on_unlabelled, detections)
+            if self.unlabelled
+            else None,
             "plate_accuracy": ratio(sum(bool(p.exact) for p in boxed_text), len(boxed_text)),
             "plate_accuracy_visible": ratio(
                 sum(p.read is not None and text_matches_visible(p.label.text, p.read.text) for p in boxed_text),
