@@ -63,14 +63,16 @@ class EvaluationError:
 
 
 def collect_errors(tally: Tally) -> list[EvaluationError]:
+    frames = tally.frames  # scored once, for the plates and the false positives alike
     errors = [
         EvaluationError(plate.image, kind, plate.label, plate.read, plate.iou)
-        for plate in tally.plates
+        for frame in frames
+        for plate in frame.plates
         if (kind := plate.kind) is not None
     ]
     errors += [
-        EvaluationError(frame.image, "false_positive", None, read, None, read in frame.on_unlabelled)
-        for frame in tally.frames
+        EvaluationError(frame.image, "false_positive", None, read, None, any(read is r for r in frame.on_unlabelled))
+        for frame in frames
         if frame.fully_boxed
         for read in frame.unmatched_reads
     ]
