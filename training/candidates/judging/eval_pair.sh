@@ -35,6 +35,10 @@ args_for() {
     *) echo "unknown set $1" >&2; exit 2 ;;
   esac
 }
+if [[ $WHO != cand ]] && env | grep -q '^ANPR_PIPELINE__'; then
+  echo "runs/eval/base caches version 3 at the shipped settings: unset ANPR_PIPELINE__* or use WHO=cand" >&2
+  exit 2
+fi
 for s in $SETS; do
   if [[ $WHO != cand ]]; then
     out=runs/eval/base; mkdir -p $out

@@ -6,13 +6,13 @@ import sys
 
 for d in sys.argv[1:]:
     found = fp = plates = 0
-    for s in ("uc3m", "romania", "open"):
-        j = json.load(open(f"{d}/{s}.json"))
+    sets = {s: json.load(open(f"{d}/{s}.json")) for s in ("uc3m", "romania", "open")}
+    for j in sets.values():
         hit = round(j["detection_recall"] * j["plates_with_box"])
         found += hit
         fp += j["detections"] - hit
         plates += j["plates_with_box"]
-    u = json.load(open(f"{d}/uc3m.json"))
+    u = sets["uc3m"]
     synth = f"{d}/synth_7474.json"
     s7474 = f"{json.load(open(synth))['plate_accuracy']:.4f}" if os.path.exists(synth) else "-"
     print(
